@@ -1,0 +1,65 @@
+"""The one model every app shares: the tenant (a shop)."""
+
+from __future__ import annotations
+
+from django.core.exceptions import ValidationError
+from django.core.validators import RegexValidator
+from django.db import models
+from django.utils.deconstruct import deconstructible
+
+_locale = RegexValidator(r"^[a-z]{2,3}([-_][A-Za-z0-9]{2,8})*$", "Enter a locale such as en, en-US or pt-BR.")
+_currency = RegexValidator(r"^[A-Z]{3}$", "Enter an ISO 4217 code such as USD.")
+
+
+@deconstructible
+class EachValidator:
+    """Apply a validator to every item of a JSON list field."""
+
+    def __init__(self, validator: RegexValidator) -> None:
+        self.validator = validator
+
+    def __call__(self, values: object) -> None:
+        if not isinstance(values, list):
+            raise ValidationError("Enter a list.")
+        for value in values:
+            self.validator(value)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, EachValidator) and other.validator == self.validator
+
+
+class Tenant(models.Model):
+    """A shop on the marketplace, with its own locales and currencies."""
+
+    slug = models.SlugField(max_length=63, unique=True)
+    name = models.CharField(max_length=200)
+    default_locale = models.CharField(max_length=16, default="en", validators=[_locale])
+    enabled_locales = models.JSONField(default=list, blank=True, validators=[EachValidator(_locale)])
+    default_currency = models.CharField(max_length=3, default="USD", validators=[_currency])
+    enabled_currencies = models.JSONField(default=list, blank=True, validators=[EachValidator(_currency)])
+    is_active = models.BooleanField(default=True)
+    contact_email = models.EmailField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["slug"]
+
+    def __str__(self) -> str:
+        return self.slug
+
+    def clean(self) -> None:
+        if self.enabled_locales and self.default_locale not in self.enabled_locales:
+            raise ValidationError({"enabled_locales": "The default locale must be one of the enabled locales."})
+        if self.enabled_currencies and self.default_currency not in self.enabled_currencies:
+            raise ValidationError({"enabled_currencies": "The default currency must be one of the enabled currencies."})
+
+    @property
+    def locales(self) -> list[str]:
+        """Return every locale the shop publishes in, the default first."""
+        return [self.default_locale, *[loc for loc in self.enabled_locales if loc != self.default_locale]]
+
+    @property
+    def currencies(self) -> list[str]:
+        """Return every currency the shop sells in, the default first."""
+        return [self.default_currency, *[c for c in self.enabled_currencies if c != self.default_currency]]

@@ -1,0 +1,69 @@
+"""rq-scheduler, adapted to the project's periodic entries.
+
+Two changes to rq-scheduler's behaviour, both in ``UTCScheduler``:
+
+- **Cron in UTC.** rq-scheduler computes a cron entry's next run from ``datetime.now()`` (the
+  host's local time) and treats that naive result as local time, so ``0 3 * * *`` fires at
+  03:00 in the host's ``TZ``. Hosts do not agree on ``TZ``; the contract is UTC.
+- **A fresh job per run.** rq-scheduler enqueues the scheduled job itself on every fire, so a
+  periodic job needs an infinite result TTL (or it vanishes from the schedule when its result
+  expires), its runs share one id (a retry and the next fire collide) and its history cannot
+  be kept by count. Here the scheduled job is a *template* that never runs: each fire enqueues
+  a new job through ``broxiva.queues.enqueue`` with the queue's policy and finite TTLs.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime, timedelta
+
+from croniter import croniter
+from django_rq.queues import DjangoScheduler
+from rq_scheduler.utils import to_unix
+
+logger = logging.getLogger(__name__)
+
+TEMPLATE_META = "broxiva_schedule"
+
+
+def next_cron_time(cron_string: str, *, after: datetime | None = None) -> datetime:
+    """Return the next time (aware, UTC) at which ``cron_string`` fires, read as UTC."""
+    base = (after or datetime.now(UTC)).astimezone(UTC)
+    return croniter(cron_string, base).get_next(datetime)
+
+
+class UTCScheduler(DjangoScheduler):
+    def cron(self, cron_string, func, *args, **kwargs):  # type: ignore[override]
+        kwargs["use_local_timezone"] = False
+        job = super().cron(cron_string, func, *args, **kwargs)
+        self.connection.zadd(self.scheduled_jobs_key, {job.id: to_unix(next_cron_time(cron_string))})
+        return job
+
+    def enqueue_job(self, job):  # type: ignore[override]
+        schedule_id = job.meta.get(TEMPLATE_META)
+        if schedule_id is None:
+            cron_string = job.meta.get("cron_string")
+            super().enqueue_job(job)
+            if cron_string and self.connection.zscore(self.scheduled_jobs_key, job.id) is not None:
+                # super() re-armed it in local time; re-arm it in UTC.
+                self.connection.zadd(self.scheduled_jobs_key, {job.id: to_unix(next_cron_time(cron_string))})
+            return
+        self._fire(schedule_id, job)
+        self.connection.zadd(self.scheduled_jobs_key, {job.id: to_unix(self._next_run(job))})
+
+    def _next_run(self, job) -> datetime:
+        cron_string = job.meta.get("cron_string")
+        if cron_string:
+            return next_cron_time(cron_string)
+        return datetime.now(UTC) + timedelta(seconds=int(job.meta["interval"]))
+
+    def _fire(self, schedule_id: str, job) -> None:
+        from broxiva.queues import EnqueueError, enqueue
+
+        try:
+            run_id = enqueue(job.meta["broxiva_queue"], job.func_name, *job.args, **job.kwargs)
+        except EnqueueError:
+            # A broken entry must not stop the scheduler loop (which serves every other entry).
+            logger.exception("periodic entry %s refused its job; fix the entry and re-register", schedule_id)
+            return
+        logger.info("periodic entry %s fired job_id=%s", schedule_id, run_id)

@@ -1,0 +1,182 @@
+"""Settings for the Broxiva background workers.
+
+Everything external is read from the environment through ``broxiva.env`` helpers, which stop
+start-up with an error naming the variable when a value is bad. With no environment at all the
+project runs on the embedded defaults: a SQLite file, Redis on 127.0.0.1:6379, local file
+storage and the console e-mail backend.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import quote
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+from broxiva.env import env_bool, env_int, env_list, env_str
+from broxiva.policies import POLICIES, rq_queue_name
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(env_str("BROXIVA_VAR_DIR", str(BASE_DIR / "var")))
+
+# --- Core -------------------------------------------------------------------------------------
+
+DEBUG = env_bool("DEBUG", False)
+SECRET_KEY = env_str("SECRET_KEY")
+if not SECRET_KEY:
+    if not DEBUG:
+        raise ImproperlyConfigured("SECRET_KEY is required unless DEBUG is on.")
+    SECRET_KEY = "dev-only-insecure-key-do-not-use-in-production"  # noqa: S105 (DEBUG only)
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"] if DEBUG else [])
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django_rq",
+    "broxiva.apps.BroxivaConfig",
+    "fx.apps.FxConfig",
+    "translations.apps.TranslationsConfig",
+    "products.apps.ProductsConfig",
+    "seo.apps.SeoConfig",
+    "domains.apps.DomainsConfig",
+    "notifications.apps.NotificationsConfig",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "broxiva.urls"
+WSGI_APPLICATION = "broxiva.wsgi.application"
+ASGI_APPLICATION = "broxiva.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "broxiva" / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+STATIC_URL = "static/"
+STATIC_ROOT = Path(env_str("STATIC_ROOT", str(BASE_DIR / "staticfiles")))
+
+# --- Database ---------------------------------------------------------------------------------
+# Unset: a SQLite file (the embedded default). postgres://… in production and in tests.
+
+_database_url = env_str("DATABASE_URL")
+if _database_url:
+    try:
+        _db = dj_database_url.parse(_database_url, conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 60, minimum=0))
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"DATABASE_URL is not a valid database URL: {exc}") from None
+    if _db.get("ENGINE") not in ("django.db.backends.postgresql", "django.db.backends.sqlite3"):
+        raise ImproperlyConfigured("DATABASE_URL must be postgres://… or sqlite:///…")
+    if _db["ENGINE"] == "django.db.backends.postgresql":
+        _db.setdefault("TEST", {})["NAME"] = env_str("DATABASE_TEST_NAME") or None
+else:
+    _db = {"ENGINE": "django.db.backends.sqlite3", "NAME": VAR_DIR / "db.sqlite3"}
+DATABASES = {"default": _db}
+
+# --- Redis ------------------------------------------------------------------------------------
+# Two logical databases on one server: REDIS_DB (or REDIS_URL) for caches, locks, idempotency
+# and rate limits; REDIS_QUEUE_DB for RQ's queues, so flushing a cache can never drop a job.
+
+REDIS_HOST = env_str("REDIS_HOST", "127.0.0.1")
+REDIS_PORT = env_int("REDIS_PORT", 6379, minimum=1, maximum=65535)
+REDIS_PASSWORD = env_str("REDIS_PASSWORD")
+REDIS_DB = env_int("REDIS_DB", 0, minimum=0)
+REDIS_QUEUE_DB = env_int("REDIS_QUEUE_DB", 1, minimum=0)
+REDIS_SSL = env_bool("REDIS_SSL", False)
+_scheme = "rediss" if REDIS_SSL else "redis"
+_auth = f":{quote(REDIS_PASSWORD, safe='')}@" if REDIS_PASSWORD else ""
+REDIS_URL = env_str("REDIS_URL") or f"{_scheme}://{_auth}{REDIS_HOST}:{REDIS_PORT}/{REDIS_DB}"
+if not REDIS_URL.startswith(("redis://", "rediss://", "unix://")):
+    raise ImproperlyConfigured("REDIS_URL must start with redis://, rediss:// or unix://")
+REDIS_QUEUE_URL = f"{_scheme}://{_auth}{REDIS_HOST}:{REDIS_PORT}/{REDIS_QUEUE_DB}"
+
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": "cache",
+    }
+}
+
+# --- Queues -----------------------------------------------------------------------------------
+# QUEUE_PREFIX namespaces the RQ queue names (RQ keeps its own key layout: rq:queue:<name>,
+# rq:job:<id>); empty by default, so the RQ queue for fx-refresh is "fx-refresh".
+
+QUEUE_PREFIX = env_str("QUEUE_PREFIX")
+if any(ch.isspace() for ch in QUEUE_PREFIX):
+    raise ImproperlyConfigured("QUEUE_PREFIX must not contain whitespace.")
+
+_queue_connection = {"URL": REDIS_QUEUE_URL, "DEFAULT_TIMEOUT": 60}
+RQ_QUEUES = {
+    rq_queue_name(name, QUEUE_PREFIX): {**_queue_connection, "DEFAULT_TIMEOUT": policy.timeout}
+    for name, policy in POLICIES.items()
+}
+RQ = {
+    "COMMIT_MODE": "on_db_commit",
+    "WORKER_CLASS": "broxiva.worker.BroxivaWorker",
+    "SCHEDULER_CLASS": "broxiva.scheduler.UTCScheduler",
+}
+RQ_SHOW_ADMIN_LINK = True
+# Finished and failed jobs also expire by time, as a safety net under the count-based
+# retention (keep the last N) of DESIGN.md §4.
+RQ_RESULT_TTL = env_int("RQ_RESULT_TTL", 7 * 24 * 3600, minimum=1)
+RQ_FAILURE_TTL = env_int("RQ_FAILURE_TTL", 30 * 24 * 3600, minimum=1)
+
+# --- E-mail -----------------------------------------------------------------------------------
+
+EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 25, minimum=1, maximum=65535)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10, minimum=1)
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Broxiva <noreply@localhost>")
+
+# --- Logging ----------------------------------------------------------------------------------
+
+LOG_LEVEL = env_str("LOG_LEVEL", "INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {
+        "text": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "text"},
+    },
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {
+        "rq.worker": {"level": LOG_LEVEL},
+    },
+}

@@ -1,0 +1,33 @@
+from __future__ import annotations
+
+import pytest
+
+from tests.workers import flush_test_redis
+
+
+@pytest.fixture(autouse=True)
+def clean_redis():
+    """Every test starts and ends with empty test Redis databases."""
+    flush_test_redis()
+    yield
+    flush_test_redis()
+
+
+@pytest.fixture
+def acme(db):
+    from broxiva.models import Tenant
+
+    return Tenant.objects.create(
+        slug="acme", name="Acme Corp", default_locale="en", enabled_locales=["en", "fr", "de"],
+        default_currency="USD", enabled_currencies=["USD", "EUR"], contact_email="ops@acme.test",
+    )
+
+
+@pytest.fixture
+def globex(db):
+    from broxiva.models import Tenant
+
+    return Tenant.objects.create(
+        slug="globex", name="Globex", default_locale="ja", enabled_locales=["ja", "en"],
+        default_currency="JPY", enabled_currencies=["JPY"], contact_email="it@globex.test",
+    )
