@@ -43,7 +43,8 @@ __all__ = [
     "rq_name",
 ]
 
-_JOB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
+# No ':' — RQ reads "<job id>:<execution id>" as an execution reference.
+_JOB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 
 
 class EnqueueError(ValueError):
@@ -194,7 +195,7 @@ def _prepare(
 
 def _check_job_id(job_id: str | None) -> None:
     if job_id is not None and not (isinstance(job_id, str) and _JOB_ID.match(job_id)):
-        raise EnqueueError(f"job_id {job_id!r} must be 1-128 characters of letters, digits and _.:-")
+        raise EnqueueError(f"job_id {job_id!r} must be 1-128 characters of letters, digits and _.-")
 
 
 def enqueue(

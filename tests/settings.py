@@ -1,4 +1,4 @@
-"""Loaded as a pytest plugin (``-p tests.env``) before Django reads its settings.
+"""The test run's settings: ``broxiva.settings`` read with the test environment below.
 
 The suite runs against the machine's real PostgreSQL and Redis, but never against a
 developer's data: it uses its own Redis databases (TEST_REDIS_DB / TEST_REDIS_QUEUE_DB,
@@ -19,3 +19,5 @@ os.environ.setdefault("SECRET_KEY", "test-only-secret-key")
 os.environ["DEBUG"] = "false"
 os.environ["ALLOWED_HOSTS"] = "testserver,localhost,127.0.0.1"
 os.environ["EMAIL_BACKEND"] = "django.core.mail.backends.locmem.EmailBackend"
+
+from broxiva.settings import *  # noqa: E402,F403
