@@ -6,7 +6,7 @@ or Redis. ``broxiva.queues`` is the public API on top of it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 # Defaults for any queue (DESIGN.md §4): 3 attempts, exponential backoff from 10 s,
 # 60 s job timeout, keep the last 100 completed and 500 failed jobs.
@@ -115,6 +115,35 @@ POLICIES: dict[str, QueuePolicy] = {
 
 # Queue names in the order a worker should listen to them.
 PRIORITY_ORDER: tuple[str, ...] = tuple(sorted(POLICIES, key=lambda name: POLICIES[name].priority))
+
+
+OVERRIDABLE = ("attempts", "backoff_base", "max_delay", "timeout", "keep_completed", "keep_failed")
+
+
+def apply_overrides(overrides: object) -> dict[str, QueuePolicy]:
+    """Return the policies with per-deployment overrides applied, refusing unknown queues or fields.
+
+    ``overrides`` is ``{"<queue>": {"timeout": 120, "attempts": 5, ...}}`` (``QUEUE_OVERRIDES``).
+    """
+    if not isinstance(overrides, dict):
+        raise ValueError("must be a JSON object keyed by queue name")
+    result = dict(POLICIES)
+    for name, fields in overrides.items():
+        if name not in POLICIES:
+            raise ValueError(f"unknown queue {name!r}")
+        if not isinstance(fields, dict) or not set(fields) <= set(OVERRIDABLE):
+            raise ValueError(f"{name}: only {', '.join(OVERRIDABLE)} can be overridden")
+        for key, value in fields.items():
+            minimum = 1 if key in ("attempts", "timeout") else 0
+            valid = (value is None and key == "max_delay") or (
+                isinstance(value, int) and not isinstance(value, bool) and value >= minimum
+            )
+            if not valid:
+                raise ValueError(f"{name}.{key}={value!r} is not a valid value")
+        # An explicit delay schedule no longer fits once the curve is overridden.
+        delays = () if {"attempts", "backoff_base", "max_delay"} & set(fields) else POLICIES[name].delays
+        result[name] = replace(POLICIES[name], delays=delays, **fields)
+    return result
 
 
 def rq_queue_name(name: str, prefix: str) -> str:

@@ -23,7 +23,7 @@ from django.db import connection, transaction
 from django.utils.module_loading import import_string
 from rq import Queue, Retry
 
-from broxiva.policies import POLICIES, PRIORITY_ORDER, QueuePolicy, rq_queue_name
+from broxiva.policies import POLICIES, PRIORITY_ORDER, QueuePolicy, apply_overrides, rq_queue_name
 
 __all__ = [
     "POLICIES",
@@ -43,8 +43,8 @@ __all__ = [
     "rq_name",
 ]
 
-# No ':' — RQ reads "<job id>:<execution id>" as an execution reference.
-_JOB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+# RQ accepts letters, digits, '_' and '-' only (':' would read as "<job id>:<execution id>").
+_JOB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$")
 
 
 class EnqueueError(ValueError):
@@ -64,11 +64,14 @@ class InvalidPayload(EnqueueError):
 
 
 def policy(queue_name: str) -> QueuePolicy:
-    """Return the policy of a queue, or raise ``UnknownQueue``."""
+    """Return the policy of a queue (with ``QUEUE_OVERRIDES`` applied), or raise ``UnknownQueue``."""
     try:
-        return POLICIES[queue_name]
+        base = POLICIES[queue_name]
     except (KeyError, TypeError):
         raise UnknownQueue(queue_name) from None
+    if not settings.QUEUE_OVERRIDES.get(queue_name):
+        return base
+    return apply_overrides({queue_name: settings.QUEUE_OVERRIDES[queue_name]})[queue_name]
 
 
 def rq_name(queue_name: str) -> str:
@@ -195,7 +198,7 @@ def _prepare(
 
 def _check_job_id(job_id: str | None) -> None:
     if job_id is not None and not (isinstance(job_id, str) and _JOB_ID.match(job_id)):
-        raise EnqueueError(f"job_id {job_id!r} must be 1-128 characters of letters, digits and _.-")
+        raise EnqueueError(f"job_id {job_id!r} must be 1-128 characters of letters, digits, _ and -")
 
 
 def enqueue(

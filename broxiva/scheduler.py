@@ -15,6 +15,7 @@ Two changes to rq-scheduler's behaviour, both in ``UTCScheduler``:
 from __future__ import annotations
 
 import logging
+import warnings
 from datetime import UTC, datetime, timedelta
 
 from croniter import croniter
@@ -35,7 +36,10 @@ def next_cron_time(cron_string: str, *, after: datetime | None = None) -> dateti
 class UTCScheduler(DjangoScheduler):
     def cron(self, cron_string, func, *args, **kwargs):  # type: ignore[override]
         kwargs["use_local_timezone"] = False
-        job = super().cron(cron_string, func, *args, **kwargs)
+        with warnings.catch_warnings():
+            # crontab warns about its local-time default, which is the very thing replaced below.
+            warnings.simplefilter("ignore", FutureWarning)
+            job = super().cron(cron_string, func, *args, **kwargs)
         self.connection.zadd(self.scheduled_jobs_key, {job.id: to_unix(next_cron_time(cron_string))})
         return job
 
@@ -43,7 +47,9 @@ class UTCScheduler(DjangoScheduler):
         schedule_id = job.meta.get(TEMPLATE_META)
         if schedule_id is None:
             cron_string = job.meta.get("cron_string")
-            super().enqueue_job(job)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", FutureWarning)
+                super().enqueue_job(job)
             if cron_string and self.connection.zscore(self.scheduled_jobs_key, job.id) is not None:
                 # super() re-armed it in local time; re-arm it in UTC.
                 self.connection.zadd(self.scheduled_jobs_key, {job.id: to_unix(next_cron_time(cron_string))})

@@ -2,7 +2,7 @@
 
 An app lists its entries in a module-level ``SCHEDULES`` list of ``Entry``. ``register()``
 makes the scheduler hold exactly those: an entry is stored under the fixed job id
-``periodic.<entry id>``, so registering twice (or restarting the scheduler, which registers on
+``periodic-<entry id>``, so registering twice (or restarting the scheduler, which registers on
 start) leaves one entry per id; an entry whose definition changed is replaced; an entry removed
 from the code is removed from Redis. Cron expressions are read in UTC (see
 ``broxiva.scheduler``).
@@ -26,7 +26,7 @@ from broxiva.scheduler import TEMPLATE_META, UTCScheduler
 logger = logging.getLogger(__name__)
 
 _ID = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
-JOB_ID_PREFIX = "periodic."
+JOB_ID_PREFIX = "periodic-"
 # The scheduler's own bookkeeping (rq-scheduler keeps one sorted set for every queue).
 SCHEDULER_QUEUE = "fx-refresh"
 
@@ -109,9 +109,13 @@ def registered(scheduler: UTCScheduler | None = None) -> dict[str, Any]:
 def register(entries: list[Entry] | None = None, *, scheduler: UTCScheduler | None = None) -> dict[str, list[str]]:
     """Make the scheduler hold exactly ``entries`` (default: every app's). Return what changed."""
     from broxiva.locks import with_lock
-    from broxiva.queues import policy, rq_name
+    from broxiva.queues import _prepare, policy, rq_name
 
-    entries = collect() if entries is None else entries
+    if entries is None:
+        entries = collect()
+    else:
+        for entry in entries:
+            _prepare(entry.queue, entry.func, (), dict(entry.kwargs))
     scheduler = scheduler or get_scheduler()
     report: dict[str, list[str]] = {"added": [], "updated": [], "unchanged": [], "removed": []}
     # Two schedulers starting together must not interleave their compare-and-replace.

@@ -14,8 +14,8 @@ from urllib.parse import quote
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from broxiva.env import env_bool, env_int, env_list, env_str
-from broxiva.policies import POLICIES, rq_queue_name
+from broxiva.env import env_bool, env_int, env_json, env_list, env_str
+from broxiva.policies import apply_overrides, rq_queue_name
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("BROXIVA_VAR_DIR", str(BASE_DIR / "var")))
@@ -136,10 +136,17 @@ QUEUE_PREFIX = env_str("QUEUE_PREFIX")
 if any(ch.isspace() for ch in QUEUE_PREFIX):
     raise ImproperlyConfigured("QUEUE_PREFIX must not contain whitespace.")
 
-_queue_connection = {"URL": REDIS_QUEUE_URL, "DEFAULT_TIMEOUT": 60}
+# QUEUE_OVERRIDES tunes a deployment without a code change, e.g.
+# {"product-sync": {"timeout": 1800}, "email": {"attempts": 5}}.
+QUEUE_OVERRIDES = env_json("QUEUE_OVERRIDES", {})
+try:
+    _policies = apply_overrides(QUEUE_OVERRIDES)
+except ValueError as exc:
+    raise ImproperlyConfigured(f"QUEUE_OVERRIDES: {exc}") from None
+
 RQ_QUEUES = {
-    rq_queue_name(name, QUEUE_PREFIX): {**_queue_connection, "DEFAULT_TIMEOUT": policy.timeout}
-    for name, policy in POLICIES.items()
+    rq_queue_name(name, QUEUE_PREFIX): {"URL": REDIS_QUEUE_URL, "DEFAULT_TIMEOUT": policy.timeout}
+    for name, policy in _policies.items()
 }
 RQ = {
     "COMMIT_MODE": "on_db_commit",

@@ -1,0 +1,35 @@
+"""Run an RQ worker on the project's queues, in priority order, with RQ's scheduler for retries."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.management import call_command
+from django.core.management.base import BaseCommand, CommandError
+
+from broxiva.queues import PRIORITY_ORDER, UnknownQueue, rq_name
+
+
+class Command(BaseCommand):
+    help = (
+        "Shorthand for `rqworker --with-scheduler <queues in priority order>`. Name queues to serve only those "
+        "(still in priority order)."
+    )
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument("queues", nargs="*", help="logical queue names (default: all)")
+        parser.add_argument("--burst", action="store_true", help="exit when the queues are empty")
+        parser.add_argument("--name", help="worker name (default: RQ's host.pid)")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        wanted = options["queues"] or list(PRIORITY_ORDER)
+        try:
+            names = [rq_name(q) for q in PRIORITY_ORDER if q in wanted]
+            for q in wanted:
+                rq_name(q)
+        except UnknownQueue as exc:
+            raise CommandError(str(exc)) from None
+        extra: dict[str, Any] = {"with_scheduler": True, "burst": options["burst"]}
+        if options["name"]:
+            extra["name"] = options["name"]
+        call_command("rqworker", *names, **extra)

@@ -1,0 +1,59 @@
+"""The queue policy as a real ``rqworker --with-scheduler`` process applies it."""
+
+from __future__ import annotations
+
+import pytest
+import redis
+from django.conf import settings
+from rq.job import JobStatus
+
+from broxiva.queues import enqueue, get_queue
+from tests.jobs.sample import always_fails, record, sleeps
+from tests.workers import running_worker, wait_for
+
+pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+
+
+def attempts(marker: str) -> list[float]:
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    return [float(t) for t in client.lrange(f"test:attempts:{marker}", 0, -1)]
+
+
+class RetryTests:
+    def test_it_runs_a_failing_job_three_times_with_backoff_then_fails_it(self):
+        job_id = enqueue("fx-refresh", always_fails, "fx")
+        failed = get_queue("fx-refresh").failed_job_registry
+        with running_worker("fx-refresh"):
+            wait_for(lambda: job_id in failed.get_job_ids(), timeout=45, what="the job to land in the failed registry")
+        runs = attempts("fx")
+        assert len(runs) == 3, runs
+        first_wait, second_wait = runs[1] - runs[0], runs[2] - runs[1]
+        # Policy: 5 s then 10 s (RQ's scheduler polls once a second, so allow for that much lateness).
+        assert 5 <= first_wait < 8, first_wait
+        assert 10 <= second_wait < 13, second_wait
+        job = get_queue("fx-refresh").fetch_job(job_id)
+        assert job.get_status() == JobStatus.FAILED
+        assert job.retries_left == 0
+        assert "boom fx" in job.latest_result().exc_string
+
+    def test_it_finishes_a_job_that_succeeds(self):
+        job_id = enqueue("email", record, "hello")
+        with running_worker("email", burst=True, scheduler=False) as worker:
+            worker.wait(timeout=60)
+        job = get_queue("email").fetch_job(job_id)
+        assert job.get_status() == JobStatus.FINISHED
+        assert job.return_value() == "hello"
+
+
+class TimeoutTests:
+    def test_it_stops_a_job_that_outlives_the_queue_timeout_and_retries_it(self, settings):
+        settings.QUEUE_OVERRIDES = {"translation": {"timeout": 2, "attempts": 2, "backoff_base": 1}}
+        job_id = enqueue("translation", sleeps, "slow", 20)
+        failed = get_queue("translation").failed_job_registry
+        with running_worker("translation"):
+            wait_for(lambda: job_id in failed.get_job_ids(), timeout=45, what="the timed-out job to fail")
+        assert len(attempts("slow")) == 2
+        client = redis.Redis.from_url(settings.REDIS_URL)
+        assert client.llen("test:done:slow") == 0, "the job was not stopped"
+        job = get_queue("translation").fetch_job(job_id)
+        assert "JobTimeoutException" in job.latest_result().exc_string
