@@ -50,6 +50,9 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Serves the admin's and dashboard's static files in production (after collectstatic) without
+    # a separate web server; a no-op for runserver in DEBUG.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -85,6 +88,14 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 STATIC_URL = "static/"
 STATIC_ROOT = Path(env_str("STATIC_ROOT", str(BASE_DIR / "staticfiles")))
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        if not DEBUG and env_bool("STATIC_MANIFEST", True)
+        else "django.contrib.staticfiles.storage.StaticFilesStorage"
+    },
+}
 
 # --- Database ---------------------------------------------------------------------------------
 # Unset: a SQLite file (the embedded default). postgres://… in production and in tests.
@@ -100,6 +111,7 @@ if _database_url:
     if _db["ENGINE"] == "django.db.backends.postgresql":
         _db.setdefault("TEST", {})["NAME"] = env_str("DATABASE_TEST_NAME") or None
 else:
+    VAR_DIR.mkdir(parents=True, exist_ok=True)
     _db = {"ENGINE": "django.db.backends.sqlite3", "NAME": VAR_DIR / "db.sqlite3"}
 DATABASES = {"default": _db}
 
@@ -187,3 +199,12 @@ LOGGING = {
         "rq.worker": {"level": LOG_LEVEL},
     },
 }
+
+# --- Coordination -----------------------------------------------------------------------------
+# Locks, idempotency claims and rate limits (broxiva.locks / .idempotency / .ratelimit).
+# A claim stays "processing" at most this long, so a processor that died does not block the
+# sender's retries for the claim's whole 24 h; keep it above the longest job's timeout.
+IDEMPOTENCY_PROCESSING_TTL = env_int("IDEMPOTENCY_PROCESSING_TTL", 3600, minimum=1)
+# A job deferred by a rate limit or an upstream 429 does not spend an attempt; after this many
+# deferrals it is failed instead, so a limit that never clears cannot loop it forever.
+JOB_MAX_DEFERRALS = env_int("JOB_MAX_DEFERRALS", 100, minimum=1)

@@ -18,6 +18,7 @@ os.environ["DATABASE_URL"] = os.environ.get("TEST_DATABASE_URL", "postgres://pos
 os.environ.setdefault("SECRET_KEY", "test-only-secret-key")
 os.environ["DEBUG"] = "false"
 os.environ["ALLOWED_HOSTS"] = "testserver,localhost,127.0.0.1"
+os.environ["STATIC_MANIFEST"] = "false"
 os.environ["EMAIL_BACKEND"] = "django.core.mail.backends.locmem.EmailBackend"
 
 from broxiva.settings import *  # noqa: E402,F403
