@@ -20,6 +20,9 @@ from typing import Any
 SEPARATOR = ":"
 MAX_PART_LENGTH = 256
 
+# A lock resource or idempotency key: "a:b:c", or ("a", "b", value) when a part comes from outside.
+Name = str | tuple[Any, ...]
+
 
 @dataclass(frozen=True)
 class Category:
@@ -73,14 +76,21 @@ def build_key(category: str, *parts: Any, tenant: Any = None) -> str:
     return SEPARATOR.join(segments)
 
 
-def split_name(name: str) -> list[str]:
+def split_name(name: Name | list[Any]) -> list[str]:
     """Split a colon-namespaced name (``webhook:shopify:<event id>``) into checked parts.
 
-    For APIs that take one resource string, like locks and idempotency keys; each segment is
-    validated like a ``build_key`` part, so ``a::b`` or a trailing colon is refused.
+    For APIs that take one name, like lock resources and idempotency keys; each segment is
+    validated like a ``build_key`` part, so ``a::b`` or a trailing colon is refused. A string
+    cannot tell a namespace colon from one inside an outside value, so a name holding such a
+    value should be given as a tuple (``("webhook", "shopify", event_id)``): then every element
+    is one part and a colon in any of them is refused.
     """
+    if isinstance(name, (tuple, list)):
+        if not name:
+            raise ValueError("a key name needs at least one part")
+        return [_part(part) for part in name]
     if not isinstance(name, str):
-        raise ValueError(f"a key name must be a string, not {type(name).__name__}")
+        raise ValueError(f"a key name must be a string or a tuple of parts, not {type(name).__name__}")
     return [_part(segment) for segment in name.split(SEPARATOR)]
 
 

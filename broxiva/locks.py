@@ -27,7 +27,7 @@ from redis.exceptions import LockNotOwnedError
 from redis.lock import Lock
 
 from broxiva.connections import get_redis
-from broxiva.keys import build_key, split_name
+from broxiva.keys import Name, build_key, split_name
 
 logger = logging.getLogger(__name__)
 
@@ -39,7 +39,7 @@ MAX_POLL_SECONDS = 0.01
 class LockNotAcquired(Exception):
     """``with_lock`` could not get the lock within its wait."""
 
-    def __init__(self, resource: str, wait_time_ms: int) -> None:
+    def __init__(self, resource: Name, wait_time_ms: int) -> None:
         super().__init__(f"lock {resource!r} is held elsewhere (waited {wait_time_ms} ms)")
         self.resource = resource
         self.wait_time_ms = wait_time_ms
@@ -51,11 +51,11 @@ class LockResult:
 
     acquired: bool
     lock_id: str | None
-    resource: str
+    resource: Name
     key: str
 
 
-def lock_key(resource: str, *, tenant: Any = None) -> str:
+def lock_key(resource: Name, *, tenant: Any = None) -> str:
     """Return the Redis key of ``resource`` (``lock:[tenant:]a:b``); ValueError on a bad name."""
     return build_key("lock", *split_name(resource), tenant=tenant)
 
@@ -70,7 +70,7 @@ def _check_ttl(ttl_seconds: float) -> None:
         raise ValueError("ttl_seconds must be positive: a lock without expiry outlives a crashed holder")
 
 
-def acquire_lock(resource: str, *, ttl_seconds: float = 30, wait_time_ms: int = 0, tenant: Any = None) -> LockResult:
+def acquire_lock(resource: Name, *, ttl_seconds: float = 30, wait_time_ms: int = 0, tenant: Any = None) -> LockResult:
     """Try to take ``resource`` for ``ttl_seconds``; wait up to ``wait_time_ms`` for its holder.
 
     ``wait_time_ms=0`` makes one attempt and returns at once.
@@ -92,7 +92,7 @@ def acquire_lock(resource: str, *, ttl_seconds: float = 30, wait_time_ms: int = 
     return LockResult(acquired=bool(acquired), lock_id=token if acquired else None, resource=resource, key=key)
 
 
-def release_lock(resource: str, lock_id: str | None, *, tenant: Any = None) -> bool:
+def release_lock(resource: Name, lock_id: str | None, *, tenant: Any = None) -> bool:
     """Release ``resource`` if ``lock_id`` holds it. Return True only when it did.
 
     A wrong token, or one whose lock expired (and may now be someone else's), releases nothing.
@@ -109,7 +109,7 @@ def release_lock(resource: str, lock_id: str | None, *, tenant: Any = None) -> b
     return True
 
 
-def extend_lock(resource: str, lock_id: str | None, ttl_seconds: float, *, tenant: Any = None) -> bool:
+def extend_lock(resource: Name, lock_id: str | None, ttl_seconds: float, *, tenant: Any = None) -> bool:
     """Set the remaining lease of ``resource`` to ``ttl_seconds`` if ``lock_id`` still holds it."""
     _check_ttl(ttl_seconds)
     key = lock_key(resource, tenant=tenant)
@@ -153,7 +153,7 @@ class _KeepAlive(threading.Thread):
 
 @contextmanager
 def with_lock(
-    resource: str,
+    resource: Name,
     *,
     ttl_seconds: float = 30,
     wait_time_ms: int = 5000,

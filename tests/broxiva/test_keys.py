@@ -93,10 +93,13 @@ class SplitNameTests:
         assert split_name("webhook:shopify:evt_1") == ["webhook", "shopify", "evt_1"]
         assert split_name("schedules:register") == ["schedules", "register"]
 
-    @pytest.mark.parametrize("name", ["", "a::b", "a:", ":a", "a b:c", "a:b\n", "a:*", 42, None])
+    @pytest.mark.parametrize("name", ["", "a::b", "a:", ":a", "a b:c", "a:b\n", "a:*", 42, None, (), ("a", "b:c")])
     def test_it_refuses_bad_segments(self, name):
         with pytest.raises(ValueError):
             split_name(name)
+
+    def test_a_tuple_keeps_each_element_in_one_part(self):
+        assert split_name(("webhook", "shopify", 42)) == ["webhook", "shopify", "42"]
 
 
 class PatternTests:
