@@ -1,0 +1,72 @@
+"""Settings come from the environment; bad values stop start-up with the variable's name."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+SUITE_ONLY = ("DATABASE_URL", "DEBUG", "SECRET_KEY", "ALLOWED_HOSTS", "DJANGO_SETTINGS_MODULE", "REDIS_URL")
+
+
+def manage(*args: str, tmp_path: Path, **env: str) -> subprocess.CompletedProcess:
+    base = {k: v for k, v in os.environ.items() if k not in SUITE_ONLY}
+    base.update(DJANGO_SETTINGS_MODULE="broxiva.settings", BROXIVA_VAR_DIR=str(tmp_path / "var"), **env)
+    return subprocess.run([sys.executable, str(ROOT / "manage.py"), *args], cwd=ROOT, env=base,
+                          capture_output=True, text=True, timeout=120)
+
+
+class EmbeddedDefaultTests:
+    def test_it_migrates_and_passes_check_on_sqlite(self, tmp_path):
+        migrate = manage("migrate", "--noinput", tmp_path=tmp_path, DEBUG="true")
+        assert migrate.returncode == 0, migrate.stderr
+        assert (tmp_path / "var" / "db.sqlite3").exists()
+        check = manage("check", tmp_path=tmp_path, DEBUG="true")
+        assert check.returncode == 0, check.stderr
+        assert "no issues" in check.stdout
+
+
+class BadValueTests:
+    @pytest.mark.parametrize(
+        ("env", "message"),
+        [
+            ({"REDIS_PORT": "sixty"}, "REDIS_PORT='sixty' is not an integer"),
+            ({"REDIS_QUEUE_DB": "-1"}, "REDIS_QUEUE_DB=-1 is below the minimum 0"),
+            ({"DEBUG": "perhaps"}, "DEBUG='perhaps' is not a boolean"),
+            ({"DATABASE_URL": "mysql://x@y/z"}, "DATABASE_URL"),
+            ({"QUEUE_OVERRIDES": '{"fx_refresh": {"timeout": 5}}'}, "QUEUE_OVERRIDES: unknown queue 'fx_refresh'"),
+            ({"QUEUE_OVERRIDES": '{"email": {"colour": 5}}'}, "QUEUE_OVERRIDES: email: only"),
+            ({"QUEUE_OVERRIDES": "{not json"}, "QUEUE_OVERRIDES is not valid JSON"),
+            ({"LOG_LEVEL": "LOUD"}, "LOG_LEVEL='LOUD' is not one of"),
+        ],
+    )
+    def test_it_names_the_variable(self, tmp_path, env, message):
+        result = manage("check", tmp_path=tmp_path, DEBUG=env.pop("DEBUG", "true"), **env)
+        assert result.returncode != 0
+        assert message in result.stderr
+
+    def test_it_requires_a_secret_key_outside_debug(self, tmp_path):
+        result = manage("check", tmp_path=tmp_path, DEBUG="false")
+        assert result.returncode != 0 and "SECRET_KEY is required" in result.stderr
+
+    def test_it_reads_a_secret_from_a_file(self, tmp_path):
+        secret = tmp_path / "secret"
+        secret.write_text("from-a-file\n")
+        result = manage("shell", "-c", "from django.conf import settings; print(settings.SECRET_KEY)",
+                        tmp_path=tmp_path, DEBUG="false", SECRET_KEY_FILE=str(secret), ALLOWED_HOSTS="x")
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.strip().splitlines()[-1] == "from-a-file"
+
+    def test_it_refuses_queues_and_caches_in_the_same_redis_database(self, tmp_path):
+        result = manage("check", tmp_path=tmp_path, DEBUG="true", REDIS_DB="3", REDIS_QUEUE_DB="3")
+        assert result.returncode != 0 and "broxiva.E001" in result.stderr
+
+    def test_it_namespaces_queue_names_under_the_prefix(self, tmp_path):
+        code = "from django.conf import settings; print(sorted(settings.RQ_QUEUES)[0])"
+        result = manage("shell", "-c", code, tmp_path=tmp_path, DEBUG="true", QUEUE_PREFIX="staging")
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.strip().splitlines()[-1] == "staging:domain-verification"
