@@ -7,9 +7,16 @@ behaviour, so every ``rqworker`` process on every machine gets it without extra 
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 from rq import Worker
+from rq.utils import now
+
+from broxiva import recovery, retention
+from broxiva.logging import job_log_context
+from broxiva.queues import logical_name
+from broxiva.ratelimit import DeferJob, can_defer, reschedule_deferred_job
 
 # Handlers run, in order, when a job raises; each may return False to stop the chain.
 DEFAULT_EXCEPTION_HANDLERS: list[Any] = []
@@ -19,4 +26,56 @@ class BroxivaWorker(Worker):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         extra = list(kwargs.pop("exception_handlers", None) or [])
         kwargs["exception_handlers"] = [*DEFAULT_EXCEPTION_HANDLERS, *extra]
+        for option, value in recovery.worker_options().items():  # see "Operations" below
+            kwargs.setdefault(option, value)
         super().__init__(*args, **kwargs)
+
+    # --- Deferral (broxiva.ratelimit.DeferJob) -------------------------------------------------
+    # A job that is rate-limited (or got an upstream 429) raises DeferJob: it must run again
+    # after the wait without spending an attempt. RQ's handle_job_failure is where it spends one
+    # (job.retry() decrements retries_left) or fails the job, so a deferral bypasses it.
+    # perform_job calls handle_exception and then handle_job_failure from inside its ``except``
+    # block, so the job's exception is still sys.exc_info() there.
+
+    def handle_exception(self, job: Any, *exc_info: Any) -> None:
+        if isinstance(exc_info[1], DeferJob) and can_defer(job):
+            return  # not an error: no traceback in the log, no error handlers
+        super().handle_exception(job, *exc_info)
+
+    def handle_job_failure(self, job: Any, queue: Any, started_job_registry: Any = None, exc_string: str = "") -> None:
+        deferral = sys.exc_info()[1]
+        if isinstance(deferral, DeferJob) and reschedule_deferred_job(self, job, queue, deferral):
+            return
+        super().handle_job_failure(job, queue, started_job_registry=started_job_registry, exc_string=exc_string)
+
+    # --- Operations (broxiva.recovery, broxiva.retention, broxiva.logging) ----------------------
+    # Crash recovery: a short job lease, frequent registry maintenance, and idle waits no longer
+    # than the maintenance interval, so a job whose worker died is found within ~70 s (RQ: ~11 min).
+    # Around each job: the job's ids on every log line, and the queue's retention applied after it.
+
+    def get_heartbeat_ttl(self, job: Any) -> int:
+        # RQ: min(time left, interval) + 60 s. The worker renews every interval until it kills a
+        # job that overran its timeout, so interval + grace is enough, and ends sooner.
+        return recovery.heartbeat_ttl(self.job_monitoring_interval)
+
+    @property
+    def dequeue_timeout(self) -> int:
+        # An idle worker only runs maintenance between two waits for a job.
+        return max(1, min(self.worker_ttl - 15, self.maintenance_interval))
+
+    def clean_registries(self) -> None:
+        recovery.worker_maintenance(self)
+        self.last_cleaned_at = now()
+
+    def execute_job(self, job: Any, queue: Any) -> None:
+        with job_log_context(job):
+            try:
+                super().execute_job(job, queue)
+            finally:
+                self.apply_retention_after_job(job)
+
+    def apply_retention_after_job(self, job: Any) -> None:
+        try:
+            retention.trim_after_job(self.connection, logical_name(job.origin))
+        except Exception:  # retention must never stop a worker; the periodic sweep catches up
+            self.log.warning("retention after job %s failed", job.id, exc_info=True)
