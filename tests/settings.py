@@ -22,3 +22,4 @@ os.environ["STATIC_MANIFEST"] = "false"
 os.environ["EMAIL_BACKEND"] = "django.core.mail.backends.locmem.EmailBackend"
 
 from broxiva.settings import *  # noqa: E402,F403
+
