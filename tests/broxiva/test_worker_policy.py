@@ -9,7 +9,7 @@ from rq.job import JobStatus
 
 from broxiva.queues import enqueue, get_queue
 from tests.jobs.sample import always_fails, record, sleeps
-from tests.workers import running_worker, wait_for
+from tests.workers import running_worker, start_worker, stop, wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -57,3 +57,15 @@ class TimeoutTests:
         assert client.llen("test:done:slow") == 0, "the job was not stopped"
         job = get_queue("translation").fetch_job(job_id)
         assert "JobTimeoutException" in job.latest_result().exc_string
+
+
+class ShutdownTests:
+    def test_it_finishes_the_current_job_on_sigterm_then_exits(self):
+        job_id = enqueue("email", sleeps, "warm", 3)
+        worker = start_worker("email", scheduler=False)
+        wait_for(lambda: attempts("warm"), timeout=30, what="the job to start")
+        output = stop(worker, timeout=30)  # SIGTERM, as a process manager sends it
+        assert worker.returncode == 0, output
+        assert "warm shut down requested" in output
+        job = get_queue("email").fetch_job(job_id)
+        assert job.get_status() == JobStatus.FINISHED, output
