@@ -13,6 +13,7 @@ RQ's own keys (``rq:job:<id>`` …) live in REDIS_QUEUE_DB and are RQ's business
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from dataclasses import dataclass
 from typing import Any
@@ -51,6 +52,9 @@ CATEGORIES: dict[str, Category] = {
 
 # Characters that would let a part escape its segment or turn into a wildcard in SCAN/KEYS.
 _FORBIDDEN = frozenset(SEPARATOR + "*?[]\\")
+# Fast path (keys are built on every lock, claim and cache call): printable ASCII without
+# space and without the characters above. Anything else goes through the full check.
+_SAFE_ASCII = re.compile(r"[!-)+-9;->@-Z^-~]+")
 
 
 def ttl(category: str) -> int:
@@ -119,6 +123,8 @@ def _part(value: Any, *, what: str = "key part") -> str:
         raise ValueError(f"{what} must not be empty")
     if len(text) > MAX_PART_LENGTH:
         raise ValueError(f"{what} is longer than {MAX_PART_LENGTH} characters")
+    if _SAFE_ASCII.fullmatch(text):
+        return text
     for ch in text:
         # Category Z* is whitespace/separators (incl. U+2028), C* is control, format (zero-width,
         # bidi overrides), surrogates and unassigned code points.

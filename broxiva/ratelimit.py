@@ -50,8 +50,10 @@ local tat = tonumber(redis.call('GET', KEYS[1]) or now)
 if tat < now then tat = now end
 local wait = tat - tolerance - now
 if wait > 0 then return math.ceil(wait) end
-local new_tat = tat + interval
-redis.call('SET', KEYS[1], string.format('%.0f', new_tat), 'PX', math.ceil((new_tat - now) / 1000))
+-- Whole µs, rounded up: a double near 1.8e15 has no room for fractions, and rounding down
+-- would admit a little more than the limit.
+local new_tat = math.ceil(tat + interval)
+redis.call('SET', KEYS[1], string.format('%.0f', new_tat), 'PX', math.max(1, math.ceil((new_tat - now) / 1000)))
 return 0
 """
 
@@ -81,6 +83,8 @@ class RateLimiter:
         self.period_seconds = period_seconds
         self.burst = burst or 0
         self.interval_us = period_seconds * 1_000_000 / limit
+        if self.interval_us < 1:
+            raise ValueError("a limiter admits at most 1,000,000 calls per second (its clock counts microseconds)")
         self.tolerance_us = self.interval_us * self.burst
 
     def __repr__(self) -> str:

@@ -105,7 +105,10 @@ class GCRATests:
 
     @pytest.mark.parametrize(
         "args",
-        [("a b", 1, 1), ("x:", 1, 1), ("x", 0, 1), ("x", 1.5, 1), ("x", 1, 0), ("x", 1, 1, -1), ("x", 1, 1, 1.5)],
+        [
+            ("a b", 1, 1), ("x:", 1, 1), ("x", 0, 1), ("x", 1.5, 1), ("x", 1, 0), ("x", 1, 1, -1), ("x", 1, 1, 1.5),
+            ("x", 2_000_000, 1),
+        ],
     )
     def test_it_refuses_bad_arguments(self, args):
         with pytest.raises(ValueError):
