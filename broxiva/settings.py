@@ -14,7 +14,7 @@ from urllib.parse import quote
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from broxiva.env import env_bool, env_int, env_json, env_list, env_str
+from broxiva.env import env_bool, env_float, env_int, env_json, env_list, env_str
 from broxiva.policies import apply_overrides, rq_queue_name
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -208,3 +208,44 @@ IDEMPOTENCY_PROCESSING_TTL = env_int("IDEMPOTENCY_PROCESSING_TTL", 3600, minimum
 # A job deferred by a rate limit or an upstream 429 does not spend an attempt; after this many
 # deferrals it is failed instead, so a limit that never clears cannot loop it forever.
 JOB_MAX_DEFERRALS = env_int("JOB_MAX_DEFERRALS", 100, minimum=1)
+
+# --- FX ---------------------------------------------------------------------------------------
+# Exchange rates (fx/, README "FX rates"). Provider URLs and keys are read when a provider runs,
+# so an override (a test's settings fixture) takes effect. Keys are secrets: *_FILE works too.
+
+FX_ECB_URL = env_str("FX_ECB_URL", "https://www.ecb.europa.eu/stats/eurofxref/eurofxref-daily.xml")
+OPEN_EXCHANGE_RATES_URL = env_str("OPEN_EXCHANGE_RATES_URL", "https://openexchangerates.org/api")
+OPEN_EXCHANGE_RATES_APP_ID = env_str("OPEN_EXCHANGE_RATES_APP_ID")
+# Calls a month the plan allows (free plan: 1,000), paced evenly over 31 days; 0 = no limit.
+OPEN_EXCHANGE_RATES_MONTHLY_BUDGET = env_int("OPEN_EXCHANGE_RATES_MONTHLY_BUDGET", 1000, minimum=0)
+# The free plan only serves plain HTTP (https gives error 105): set http://data.fixer.io/api for it.
+FIXER_URL = env_str("FIXER_URL", "https://data.fixer.io/api")
+FIXER_API_KEY = env_str("FIXER_API_KEY")
+FIXER_MONTHLY_BUDGET = env_int("FIXER_MONTHLY_BUDGET", 100, minimum=0)
+# The chain, tried in order; a provider without its key is skipped, so the default means "those
+# with keys first, ECB last".
+FX_PROVIDER_NAMES = ("openexchangerates", "fixer", "ecb")
+FX_PROVIDERS = env_list("FX_PROVIDERS", FX_PROVIDER_NAMES)
+if not FX_PROVIDERS or any(p not in FX_PROVIDER_NAMES for p in FX_PROVIDERS):
+    raise ImproperlyConfigured(f"FX_PROVIDERS must list some of {', '.join(FX_PROVIDER_NAMES)}.")
+# Every refresh stores rates for all of these bases, from one provider response (cross rates).
+FX_BASE_CURRENCIES = [code.upper() for code in env_list("FX_BASE_CURRENCIES", ["USD", "EUR", "GBP"])]
+if not FX_BASE_CURRENCIES or any(len(c) != 3 or not c.isalpha() or not c.isascii() for c in FX_BASE_CURRENCIES):
+    raise ImproperlyConfigured("FX_BASE_CURRENCIES must be a comma-separated list of ISO 4217 codes.")
+# A rate moving more than this from the last published one is stored but held back (0 = off).
+FX_MAX_CHANGE_PERCENT = env_float("FX_MAX_CHANGE_PERCENT", 10.0, minimum=0)
+# Older rates are refused by convert(): 96 h covers an ECB weekend plus a holiday.
+FX_MAX_AGE_HOURS = env_int("FX_MAX_AGE_HOURS", 96, minimum=1)
+FX_ROUNDING = env_str("FX_ROUNDING", "ROUND_HALF_UP", choices=(
+    "ROUND_HALF_UP", "ROUND_HALF_EVEN", "ROUND_HALF_DOWN", "ROUND_UP", "ROUND_DOWN", "ROUND_CEILING",
+    "ROUND_FLOOR", "ROUND_05UP",
+))
+FX_HTTP_TIMEOUT = env_float("FX_HTTP_TIMEOUT", 10.0, minimum=0.05)
+FX_HTTP_CONNECT_TIMEOUT = env_float("FX_HTTP_CONNECT_TIMEOUT", 5.0, minimum=0.05)
+# Transient failures of one provider are retried this many times before the chain moves on.
+FX_PROVIDER_RETRIES = env_int("FX_PROVIDER_RETRIES", 1, minimum=0)
+FX_PROVIDER_RETRY_DELAY = env_float("FX_PROVIDER_RETRY_DELAY", 1.0, minimum=0)
+# The whole chain stops trying after this many seconds (under the fx-refresh job timeout).
+FX_REFRESH_DEADLINE = env_float("FX_REFRESH_DEADLINE", 40.0, minimum=1)
+# convert() keeps the rate table in process and checks Redis for a newer one at most this often.
+FX_LOCAL_CACHE_SECONDS = env_float("FX_LOCAL_CACHE_SECONDS", 5.0, minimum=0)

@@ -1,0 +1,65 @@
+"""Read-only admin of the rate snapshots, with the latest rate per pair and held-rate confirmation."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin, messages
+from django.db.models import F, QuerySet, Window
+from django.db.models.functions import RowNumber
+from django.http import HttpRequest
+
+from fx.models import ExchangeRate
+
+
+class LatestPerPairFilter(admin.SimpleListFilter):
+    title = "latest per pair"
+    parameter_name = "latest"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [("published", "latest published rate of each pair")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        if self.value() != "published":
+            return queryset
+        latest = (
+            ExchangeRate.objects.filter(status=ExchangeRate.Status.PUBLISHED)
+            .annotate(row=Window(RowNumber(), partition_by=[F("base_currency"), F("quote_currency")],
+                                 order_by=[F("as_of").desc(), F("fetched_at").desc(), F("id").desc()]))
+            .filter(row=1)
+            .values("id")
+        )
+        return queryset.filter(id__in=latest)
+
+
+@admin.register(ExchangeRate)
+class ExchangeRateAdmin(admin.ModelAdmin):
+    list_display = ("base_currency", "quote_currency", "rate", "provider", "as_of", "fetched_at", "status")
+    list_filter = (LatestPerPairFilter, "status", "provider", "base_currency", "quote_currency", "as_of")
+    search_fields = ("=base_currency", "=quote_currency")
+    date_hierarchy = "as_of"
+    ordering = ("-as_of", "base_currency", "quote_currency")
+    list_per_page = 200
+    actions = ["confirm_held"]
+
+    # Snapshots are history: nobody adds, edits or deletes them by hand.
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_confirm_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("fx.change_exchangerate")
+
+    @admin.action(description="Confirm held rates (publish them)", permissions=["confirm"])
+    def confirm_held(self, request: HttpRequest, queryset: QuerySet) -> None:
+        from fx.services import rates_confirm
+
+        ids = list(queryset.filter(status=ExchangeRate.Status.HELD).values_list("id", flat=True))
+        count = rates_confirm(ids=ids)
+        level = messages.SUCCESS if count else messages.WARNING
+        self.message_user(request, f"{count} held rate(s) confirmed and published.", level)

@@ -1,0 +1,295 @@
+"""Reading rates: ``convert()``, ``quote()`` and the in-process rate table behind them.
+
+Hot reads never make a network round trip per call. Each process keeps the table of published
+rates in memory (``_TABLE``), built from the Redis cache (``fx:rates:<BASE>``) and, for a base
+Redis no longer holds, from the latest snapshots in Postgres. At most every
+``FX_LOCAL_CACHE_SECONDS`` (default 5 s) one call reads ``fx:version`` (one GET) and reloads
+the table if a refresh published since. So a process serves a new rate at most
+``FX_LOCAL_CACHE_SECONDS`` after the refresh that stored it (immediately in the process that
+ran the refresh), and never a rate older than ``FX_MAX_AGE_HOURS``: staleness is checked on
+every call against the rate's own ``as_of``.
+
+Pairs: a stored pair (``base → quote``) is used as is, its inverse as ``1 / rate``, and any
+other pair through a base that quotes both (``rate(B→to) / rate(B→from)``), all with 34
+significant digits; when several paths exist the most recent wins (then: direct, inverse,
+cross in ``FX_BASE_CURRENCIES`` order). A derived pair is as old as its older leg.
+"""
+
+from __future__ import annotations
+
+import decimal
+import logging
+import time
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from decimal import ROUND_HALF_EVEN, Context, Decimal, InvalidOperation
+from typing import Any
+
+from django.conf import settings
+from django.core.signals import setting_changed
+from redis.exceptions import RedisError
+
+from fx.currencies import normalize, quantum
+from fx.errors import RateUnavailable, UnknownCurrency
+from fx.services.cache import CachedRate, epoch, read_rates, read_version
+
+logger = logging.getLogger(__name__)
+
+# Products of amount × rate and derived rates: 34 significant digits (decimal128), whatever the
+# caller's thread context says. quantize() to the currency's minor units then applies the
+# configured rounding.
+CONTEXT = Context(prec=34, rounding=ROUND_HALF_EVEN, traps=[InvalidOperation, decimal.DivisionByZero,
+                                                            decimal.Overflow])
+ONE = Decimal(1)
+_NEVER = float("inf")
+
+# A table entry is a tuple, indexed on the hot path:
+RATE, QUANTUM, EXPIRES, ROUNDING, AS_OF, PROVIDER, VIA, FROM, TO = range(9)
+
+
+@dataclass(frozen=True)
+class Quote:
+    """The rate ``convert`` used: ``rate`` units of ``to_currency`` per 1 ``from_currency``."""
+
+    from_currency: str
+    to_currency: str
+    rate: Decimal
+    as_of: datetime | None  # None for a currency converted to itself
+    provider: str
+    via: str  # "direct", "inverse", "cross via EUR" or "same currency"
+
+
+class _Table:
+    __slots__ = ("version", "direct", "bases", "pairs", "rounding", "max_age", "check_after")
+
+    def __init__(self, version: Any, direct: dict[tuple[str, str], CachedRate], check_after: float) -> None:
+        self.version = version
+        self.direct = direct
+        configured = list(settings.FX_BASE_CURRENCIES)
+        others = sorted({base for base, _ in direct} - set(configured))
+        self.bases = configured + others
+        self.pairs: dict[tuple[Any, Any], tuple] = {}
+        self.rounding = getattr(decimal, settings.FX_ROUNDING)
+        self.max_age = float(settings.FX_MAX_AGE_HOURS) * 3600
+        self.check_after = check_after
+
+
+_UNLOADED = object()
+_TABLE = _Table(_UNLOADED, {}, 0.0)
+
+
+def reset_local_cache() -> None:
+    """Drop this process's rate table: the next call reloads it (a refresh here calls this)."""
+    global _TABLE
+    _TABLE = _Table(_UNLOADED, {}, 0.0)
+
+
+def _on_setting_changed(*, setting: str, **kwargs: Any) -> None:
+    if setting.startswith("FX_") or setting.startswith("REDIS") or setting == "DATABASES":
+        reset_local_cache()
+
+
+setting_changed.connect(_on_setting_changed, dispatch_uid="fx.rates.reset")
+
+
+def _load(version: Any, now: float) -> _Table:
+    bases = list(settings.FX_BASE_CURRENCIES)
+    direct: dict[tuple[str, str], CachedRate] = {}
+    missing = []
+    for base, table in read_rates(bases).items():
+        if not table:
+            missing.append(base)
+        direct.update({(base, quote): value for quote, value in table.items()})
+    if missing:
+        from fx.services.store import latest_published
+
+        since = datetime.fromtimestamp(now, tz=UTC) - timedelta(hours=settings.FX_MAX_AGE_HOURS)
+        direct.update(latest_published(missing, since=since))
+    logger.debug("fx rate table loaded pairs=%d from_db=%s", len(direct), ",".join(missing) or "-")
+    return _Table(version, direct, now + float(settings.FX_LOCAL_CACHE_SECONDS))
+
+
+def _current(now: float) -> _Table:
+    """Return the table, reloaded if a refresh published since the last check."""
+    global _TABLE
+    table = _TABLE
+    try:
+        version = read_version()
+    except RedisError as exc:
+        # Keep serving what we have (staleness is still checked per call); look again later.
+        logger.warning("fx rate table: Redis unreachable (%s); keeping the loaded table", exc.__class__.__name__)
+        if table.version is _UNLOADED:
+            table = _load_db_only(now)
+            _TABLE = table
+        table.check_after = now + float(settings.FX_LOCAL_CACHE_SECONDS)
+        return table
+    if table.version is _UNLOADED or version != table.version:
+        table = _load(version, now)
+        _TABLE = table
+    else:
+        table.check_after = now + float(settings.FX_LOCAL_CACHE_SECONDS)
+    return table
+
+
+def _load_db_only(now: float) -> _Table:
+    from fx.services.store import latest_published
+
+    since = datetime.fromtimestamp(now, tz=UTC) - timedelta(hours=settings.FX_MAX_AGE_HOURS)
+    return _Table(_UNLOADED, latest_published(list(settings.FX_BASE_CURRENCIES), since=since), now)
+
+
+def _candidates(direct: dict[tuple[str, str], CachedRate], bases: list[str], f: str, t: str) -> tuple | None:
+    """Return ``(rate, as_of, provider, via)`` of the best path from ``f`` to ``t``, or None."""
+    found = []
+    leg = direct.get((f, t))
+    if leg is not None:
+        found.append((leg.as_of, 0, leg.rate, leg.provider, "direct"))
+    leg = direct.get((t, f))
+    if leg is not None:
+        found.append((leg.as_of, 1, CONTEXT.divide(ONE, leg.rate), leg.provider, "inverse"))
+    for n, base in enumerate(bases):
+        if base in (f, t):
+            continue
+        leg_f, leg_t = direct.get((base, f)), direct.get((base, t))
+        if leg_f is not None and leg_t is not None:
+            provider = leg_t.provider if leg_t.provider == leg_f.provider else f"{leg_f.provider}+{leg_t.provider}"
+            found.append((min(leg_f.as_of, leg_t.as_of), 2 + n, CONTEXT.divide(leg_t.rate, leg_f.rate), provider,
+                          f"cross via {base}"))
+    if not found:
+        return None
+    as_of, _, rate, provider, via = max(found, key=lambda c: (c[0], -c[1]))
+    return rate, as_of, provider, via
+
+
+def _entry(table: _Table, f_raw: Any, t_raw: Any, *, now: float, at: datetime | None = None) -> tuple:
+    f, t = normalize(f_raw), normalize(t_raw)
+    pair = (str(f_raw), str(t_raw))
+    if f is None:
+        raise UnknownCurrency(f_raw, pair=pair)
+    if t is None:
+        raise UnknownCurrency(t_raw, pair=pair)
+    if f == t:
+        return (ONE, quantum(t), _NEVER, table.rounding, None, "", "same currency", f, t)
+    found = None if at is not None else _candidates(table.direct, table.bases, f, t)
+    if found is None:
+        # Not in the table (or a historical question): ask Postgres for the legs, any age, so a
+        # stale rate is reported with its age rather than as missing.
+        moment = at or datetime.fromtimestamp(now, tz=UTC)
+        legs = _legs_from_db(f, t, table.bases, moment)
+        found = _candidates(legs, table.bases + sorted({b for b, _ in legs} - set(table.bases)), f, t)
+    if found is None:
+        return (None, None, -_NEVER, table.rounding, None, "", "", f, t)
+    rate, as_of, provider, via = found
+    return (rate, quantum(t), as_of + table.max_age, table.rounding, as_of, provider, via, f, t)
+
+
+def _legs_from_db(f: str, t: str, bases: list[str], moment: datetime) -> dict[tuple[str, str], CachedRate]:
+    """Return the latest published rate at ``moment`` of every stored leg a path f→t could use."""
+    from django.db.models import F, Window
+    from django.db.models.functions import RowNumber
+
+    from fx.models import ExchangeRate
+
+    candidates = set(bases) | {f, t}
+    base_qs = ExchangeRate.objects.filter(
+        status=ExchangeRate.Status.PUBLISHED, base_currency__in=candidates, quote_currency__in=(f, t),
+        as_of__lte=moment,
+    )
+    window = Window(RowNumber(), partition_by=[F("base_currency"), F("quote_currency")],
+                    order_by=[F("as_of").desc(), F("fetched_at").desc(), F("id").desc()])
+    legs: dict[tuple[str, str], CachedRate] = {}
+    # First within the staleness window (an index range scan), then any age for the error message.
+    for since in (moment - timedelta(hours=settings.FX_MAX_AGE_HOURS), None):
+        qs = base_qs if since is None else base_qs.filter(as_of__gte=since)
+        rows = qs.annotate(row=window).filter(row=1).only("base_currency", "quote_currency", "rate", "as_of",
+                                                            "provider")
+        legs = {(r.base_currency, r.quote_currency): CachedRate(r.rate, epoch(r.as_of), r.provider) for r in rows}
+        if legs:
+            break
+    return legs
+
+
+def _unavailable(entry: tuple, now: float) -> RateUnavailable:
+    if entry[AS_OF] is None:
+        return RateUnavailable(entry[FROM], entry[TO])
+    as_of = datetime.fromtimestamp(entry[AS_OF], tz=UTC)
+    return RateUnavailable(entry[FROM], entry[TO], as_of=as_of, age_hours=(now - entry[AS_OF]) / 3600,
+                           reason=f"older than FX_MAX_AGE_HOURS={settings.FX_MAX_AGE_HOURS}")
+
+
+def _to_decimal(amount: Any) -> Decimal:
+    if isinstance(amount, bool):
+        raise TypeError("amount must be a Decimal, an int or a numeric string, not a bool")
+    if isinstance(amount, Decimal):
+        value = amount
+    elif isinstance(amount, int):
+        value = Decimal(amount)
+    elif isinstance(amount, float):
+        value = Decimal(repr(amount))  # the float's shortest repr, not its binary expansion
+    elif isinstance(amount, str):
+        try:
+            value = Decimal(amount.strip())
+        except InvalidOperation:
+            raise ValueError(f"amount {amount[:40]!r} is not a number") from None
+    else:
+        raise TypeError(f"amount must be a Decimal, an int or a numeric string, not {type(amount).__name__}")
+    if not value.is_finite():
+        raise ValueError(f"amount {value} is not a finite number")
+    return value
+
+
+def _moment(at: date | datetime) -> datetime:
+    """A date means "that day's rate" (the last one by the end of the day, UTC); naive is UTC."""
+    if isinstance(at, datetime):
+        return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
+    if isinstance(at, date):
+        return datetime(at.year, at.month, at.day, tzinfo=UTC) + timedelta(days=1, microseconds=-1)
+    raise TypeError(f"at must be a date or a datetime, not {type(at).__name__}")
+
+
+def _historical(from_currency: Any, to_currency: Any, at: date | datetime) -> tuple[tuple, float]:
+    moment = _moment(at)
+    table = _Table(_UNLOADED, {}, 0.0)
+    now = moment.timestamp()
+    return _entry(table, from_currency, to_currency, now=now, at=moment), now
+
+
+def convert(amount: Any, from_currency: str, to_currency: str, *, at: date | datetime | None = None) -> Decimal:
+    """Return ``amount`` of ``from_currency`` in ``to_currency``, rounded to its minor units.
+
+    Rounding is ``FX_ROUNDING`` (half-up by default) to the ISO 4217 minor units (JPY 0, USD 2,
+    KWD 3). ``at`` answers with the snapshot in force then (a date: that day's last rate).
+    Raise ``RateUnavailable`` (naming the pair and, for a stale rate, its age) when there is no
+    published rate younger than ``FX_MAX_AGE_HOURS``; ``UnknownCurrency`` (a ``RateUnavailable``
+    and a ``ValueError``) for a code that is not ISO 4217.
+    """
+    if at is not None:
+        entry, now = _historical(from_currency, to_currency, at)
+    else:
+        now = time.time()
+        table = _TABLE
+        if now >= table.check_after:
+            table = _current(now)
+        entry = table.pairs.get((from_currency, to_currency))
+        if entry is None:
+            entry = _entry(table, from_currency, to_currency, now=now)
+            table.pairs[(from_currency, to_currency)] = entry
+    if now > entry[EXPIRES]:
+        raise _unavailable(entry, now)
+    if amount.__class__ is not Decimal or not amount.is_finite():
+        amount = _to_decimal(amount)
+    return CONTEXT.multiply(amount, entry[RATE]).quantize(entry[QUANTUM], entry[ROUNDING], CONTEXT)
+
+
+def quote(from_currency: str, to_currency: str, *, at: date | datetime | None = None) -> Quote:
+    """Return the rate ``convert`` would use now (or ``at``), with its date, provider and path."""
+    if at is not None:
+        entry, now = _historical(from_currency, to_currency, at)
+    else:
+        now = time.time()
+        table = _TABLE if now < _TABLE.check_after else _current(now)
+        entry = _entry(table, from_currency, to_currency, now=now)
+    if now > entry[EXPIRES]:
+        raise _unavailable(entry, now)
+    as_of = None if entry[AS_OF] is None else datetime.fromtimestamp(entry[AS_OF], tz=UTC)
+    return Quote(entry[FROM], entry[TO], entry[RATE], as_of, entry[PROVIDER], entry[VIA])
