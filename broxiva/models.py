@@ -63,3 +63,39 @@ class Tenant(models.Model):
     def currencies(self) -> list[str]:
         """Return every currency the shop sells in, the default first."""
         return [self.default_currency, *[c for c in self.enabled_currencies if c != self.default_currency]]
+
+
+class Alert(models.Model):
+    """An operator alert (``broxiva.alerts.notify``): recorded here, then sent to the channels.
+
+    Queue-health alerts have ``source="queue-health"`` and carry the queue, its new and previous
+    status and the reasons in ``details``; the last one per queue is the state the next check
+    compares against. The delivery fields say what each channel did, so a lost alert is visible.
+    """
+
+    class Severity(models.TextChoices):
+        INFO = "info", "Info"
+        WARNING = "warning", "Warning"
+        CRITICAL = "critical", "Critical"
+
+    class Delivery(models.TextChoices):
+        SENT = "sent", "Sent"
+        FAILED = "failed", "Failed"
+        OFF = "off", "Not configured"
+
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    severity = models.CharField(max_length=16, choices=Severity.choices, default=Severity.WARNING)
+    source = models.CharField(max_length=100, help_text="What raised it: queue-health, fx, …")
+    subject = models.CharField(max_length=255)
+    body = models.TextField(blank=True)
+    details = models.JSONField(default=dict, blank=True)
+    email_status = models.CharField(max_length=16, choices=Delivery.choices, default=Delivery.OFF)
+    webhook_status = models.CharField(max_length=16, choices=Delivery.choices, default=Delivery.OFF)
+    delivery_error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["source", "-created_at"], name="alert_source_recent")]
+
+    def __str__(self) -> str:
+        return f"[{self.severity}] {self.subject}"

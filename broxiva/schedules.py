@@ -65,7 +65,25 @@ class Entry:
 
 
 # The platform's own entries (queue health, retention) are added here by the kernel.
-SCHEDULES: list[Entry] = []
+SCHEDULES: list[Entry] = [
+    # Operations (broxiva.jobs). On "email", the highest-priority queue, so a backlog of bulk work
+    # cannot delay the check that reports it.
+    Entry(
+        "queue-health-check", "email", "broxiva.jobs.queue_health_check_job",
+        "Evaluate queue health; alert on state changes",
+        cron="* * * * *",  # every minute, at second 0 (UTC)
+    ),
+    Entry(
+        "retention-sweep", "email", "broxiva.jobs.retention_sweep_job",
+        "Keep each queue's last keep_completed finished / keep_failed failed jobs",
+        cron="* * * * *",  # every minute, at second 0 (UTC)
+    ),
+    Entry(
+        "recovery-sweep", "email", "broxiva.jobs.recovery_sweep_job",
+        "Retry or fail jobs abandoned by dead workers, on every queue",
+        cron="*/2 * * * *",  # every 2 minutes, on even minutes (UTC)
+    ),
+]
 
 
 def collect() -> list[Entry]:

@@ -249,3 +249,54 @@ FX_PROVIDER_RETRY_DELAY = env_float("FX_PROVIDER_RETRY_DELAY", 1.0, minimum=0)
 FX_REFRESH_DEADLINE = env_float("FX_REFRESH_DEADLINE", 40.0, minimum=1)
 # convert() keeps the rate table in process and checks Redis for a newer one at most this often.
 FX_LOCAL_CACHE_SECONDS = env_float("FX_LOCAL_CACHE_SECONDS", 5.0, minimum=0)
+
+# --- Operations -------------------------------------------------------------------------------
+# Queue health (/health/queues, broxiva.health), alerts (broxiva.alerts), crash recovery
+# (broxiva.recovery) and logs (broxiva.logging). README "Operations" explains each knob.
+
+# Bearer token for /health/queues, /health/queue/<name> (open when unset) and /metrics (staff-only
+# when neither token is set). Secrets: also readable from HEALTH_TOKEN_FILE / METRICS_TOKEN_FILE.
+HEALTH_TOKEN = env_str("HEALTH_TOKEN")
+METRICS_TOKEN = env_str("METRICS_TOKEN") or HEALTH_TOKEN
+# Thresholds of DESIGN.md §6: a value above "warning" makes a queue warning, above "critical" critical.
+HEALTH_WAITING_WARNING = env_int("HEALTH_WAITING_WARNING", 1000, minimum=0)
+HEALTH_WAITING_CRITICAL = env_int("HEALTH_WAITING_CRITICAL", 5000, minimum=0)
+HEALTH_FAILED_WARNING = env_int("HEALTH_FAILED_WARNING", 50, minimum=0)
+HEALTH_FAILED_CRITICAL = env_int("HEALTH_FAILED_CRITICAL", 200, minimum=0)
+HEALTH_OLDEST_WARNING_SECONDS = env_int("HEALTH_OLDEST_WARNING_SECONDS", 3600, minimum=0)
+HEALTH_OLDEST_CRITICAL_SECONDS = env_int("HEALTH_OLDEST_CRITICAL_SECONDS", 6 * 3600, minimum=0)
+# A worker whose last heartbeat is older than this is not counted (a SIGKILLed worker's key lingers).
+HEALTH_WORKER_STALE_SECONDS = env_int("HEALTH_WORKER_STALE_SECONDS", 120, minimum=10)
+for _warning, _critical in (
+    ("HEALTH_WAITING_WARNING", "HEALTH_WAITING_CRITICAL"),
+    ("HEALTH_FAILED_WARNING", "HEALTH_FAILED_CRITICAL"),
+    ("HEALTH_OLDEST_WARNING_SECONDS", "HEALTH_OLDEST_CRITICAL_SECONDS"),
+):
+    if globals()[_warning] > globals()[_critical]:
+        raise ImproperlyConfigured(f"{_warning} must not be above {_critical}.")
+
+# Alert channels: e-mail through EMAIL_BACKEND, and/or a JSON POST with a Slack-compatible "text"
+# field. ALERT_WEBHOOK_URL is a secret (Slack's embed a token): also ALERT_WEBHOOK_URL_FILE.
+ALERT_EMAILS = env_list("ALERT_EMAILS")
+ALERT_WEBHOOK_URL = env_str("ALERT_WEBHOOK_URL")
+if ALERT_WEBHOOK_URL and not ALERT_WEBHOOK_URL.startswith(("https://", "http://")):
+    raise ImproperlyConfigured("ALERT_WEBHOOK_URL must be an http(s):// URL.")
+ALERT_WEBHOOK_TIMEOUT = env_int("ALERT_WEBHOOK_TIMEOUT", 5, minimum=1)
+# While a queue stays critical, remind every this many seconds (0: never).
+ALERT_REMINDER_INTERVAL = env_int("ALERT_REMINDER_INTERVAL", 3600, minimum=0)
+
+# Crash recovery (BroxivaWorker): a job whose worker died is found once its heartbeat lease
+# (monitoring interval + grace) has run out, by the next registry maintenance of any worker.
+# Defaults: lease 10 + 30 s, maintenance every 30 s -> found within ~70 s (RQ's defaults: ~11 min).
+WORKER_MAINTENANCE_INTERVAL = env_int("WORKER_MAINTENANCE_INTERVAL", 30, minimum=1)
+WORKER_JOB_MONITORING_INTERVAL = env_int("WORKER_JOB_MONITORING_INTERVAL", 10, minimum=1)
+WORKER_HEARTBEAT_GRACE = env_int("WORKER_HEARTBEAT_GRACE", 30, minimum=1)
+
+# Logs: every line written while a job runs carries job_id, queue, attempt and tenant.
+# LOG_FORMAT=json writes one JSON object per line (for log shippers).
+LOG_FORMAT = env_str("LOG_FORMAT", "text", choices=("text", "json"))
+LOGGING["filters"] = {"job_context": {"()": "broxiva.logging.JobContextFilter"}}
+LOGGING["formatters"]["text"] = {"()": "broxiva.logging.TextFormatter"}
+LOGGING["formatters"]["json"] = {"()": "broxiva.logging.JsonFormatter"}
+LOGGING["handlers"]["console"]["filters"] = ["job_context"]
+LOGGING["handlers"]["console"]["formatter"] = LOG_FORMAT

@@ -1,7 +1,9 @@
 from __future__ import annotations
 
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
+
+from broxiva import views as ops_views
 
 admin.site.site_header = "Broxiva administration"
 admin.site.site_title = "Broxiva admin"
@@ -11,4 +13,10 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     # The django-rq dashboard: every view checks is_staff (django-rq's own decorator).
     path("django-rq/", include("django_rq.urls")),
+    # Operations (broxiva.views): liveness is open; queue health and metrics take a bearer token.
+    path("health/", ops_views.live, name="health-live"),
+    re_path(r"^health/live/?$", ops_views.live),
+    re_path(r"^health/queues/?$", ops_views.queues, name="health-queues"),
+    re_path(r"^health/queue/(?P<name>[^/]+)/?$", ops_views.queue, name="health-queue"),
+    re_path(r"^metrics/?$", ops_views.metrics, name="metrics"),
 ]

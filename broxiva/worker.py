@@ -76,6 +76,6 @@ class BroxivaWorker(Worker):
 
     def apply_retention_after_job(self, job: Any) -> None:
         try:
-            retention.trim_after_job(self.connection, logical_name(job.origin))
+            retention.trim_after_job(self.connection, logical_name(job.origin), job)
         except Exception:  # retention must never stop a worker; the periodic sweep catches up
             self.log.warning("retention after job %s failed", job.id, exc_info=True)

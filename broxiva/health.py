@@ -1,0 +1,250 @@
+"""Queue health (the seed's ``QueueHealthIndicator``) and the liveness check.
+
+``queues_health()`` reads every queue's counts from RQ's Redis structures in **two pipelined
+round trips**, whatever the number of jobs: the first fetches the list lengths and registry
+sizes, each queue's worker keys and the ids at the head of its waiting list; the second fetches
+those jobs' ``enqueued_at`` and those workers' last heartbeats. Nothing here iterates over jobs
+or runs RQ's registry clean-ups (which requeue abandoned jobs as a side effect).
+
+The oldest waiting job is looked for among the first ``OLDEST_SAMPLE`` ids of the list: RQ pops
+from the head and appends at the tail, so the head holds the oldest jobs, except for the few
+pushed to the front (``at_front``), which are new by definition.
+
+Statuses and thresholds are DESIGN.md §6, read from settings (``HEALTH_*``).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import lru_cache
+from typing import Any
+
+from django.conf import settings
+from redis import Redis
+from rq.job import Job
+from rq.queue import Queue
+from rq.registry import (
+    DeferredJobRegistry,
+    FailedJobRegistry,
+    FinishedJobRegistry,
+    ScheduledJobRegistry,
+    StartedJobRegistry,
+)
+from rq.utils import utcparse
+from rq.worker_registration import WORKERS_BY_QUEUE_KEY
+
+from broxiva.queues import PRIORITY_ORDER, get_queue, policy, rq_name
+
+logger = logging.getLogger(__name__)
+
+OK, WARNING, CRITICAL = "ok", "warning", "critical"
+SEVERITY = {OK: 0, WARNING: 1, CRITICAL: 2}
+OLDEST_SAMPLE = 10
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    waiting_warning: int
+    waiting_critical: int
+    failed_warning: int
+    failed_critical: int
+    oldest_warning: int
+    oldest_critical: int
+    worker_stale: int
+
+    @classmethod
+    def from_settings(cls) -> Thresholds:
+        return cls(
+            waiting_warning=settings.HEALTH_WAITING_WARNING,
+            waiting_critical=settings.HEALTH_WAITING_CRITICAL,
+            failed_warning=settings.HEALTH_FAILED_WARNING,
+            failed_critical=settings.HEALTH_FAILED_CRITICAL,
+            oldest_warning=settings.HEALTH_OLDEST_WARNING_SECONDS,
+            oldest_critical=settings.HEALTH_OLDEST_CRITICAL_SECONDS,
+            worker_stale=settings.HEALTH_WORKER_STALE_SECONDS,
+        )
+
+
+@dataclass
+class QueueStats:
+    waiting: int = 0
+    active: int = 0
+    failed: int = 0
+    scheduled: int = 0
+    deferred: int = 0
+    finished: int = 0
+    workers: int = 0
+    oldest_waiting_age: float | None = None
+
+
+@lru_cache(maxsize=4)
+def _client(url: str, pid: int) -> Redis:
+    # One client per process (django-rq builds a new pool on every get_queue()): a health probe
+    # every few seconds must not open new connections each time.
+    return get_queue(PRIORITY_ORDER[0]).connection
+
+
+def connection() -> Redis:
+    """Return the queue database's client (REDIS_QUEUE_DB), shared by this process."""
+    return _client(settings.REDIS_QUEUE_URL, os.getpid())
+
+
+def _keys(rq_queue: str) -> dict[str, str]:
+    return {
+        "waiting": Queue.redis_queue_namespace_prefix + rq_queue,
+        "active": StartedJobRegistry.key_template.format(rq_queue),
+        "failed": FailedJobRegistry.key_template.format(rq_queue),
+        "scheduled": ScheduledJobRegistry.key_template.format(rq_queue),
+        "deferred": DeferredJobRegistry.key_template.format(rq_queue),
+        "finished": FinishedJobRegistry.key_template.format(rq_queue),
+        "workers": WORKERS_BY_QUEUE_KEY % rq_queue,
+    }
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def collect(names: list[str] | tuple[str, ...] | None = None, *, now: datetime | None = None,
+            client: Redis | None = None) -> dict[str, QueueStats]:
+    """Return the raw numbers of each queue (default: all, in priority order), in two round trips."""
+    names = list(PRIORITY_ORDER if names is None else names)
+    client = client or connection()
+    now = now or datetime.now(UTC)
+    stale = Thresholds.from_settings().worker_stale
+    counted = ("waiting", "active", "failed", "scheduled", "deferred", "finished")
+
+    with client.pipeline(transaction=False) as pipe:
+        for name in names:
+            keys = _keys(rq_name(name))
+            pipe.llen(keys["waiting"])
+            for field in counted[1:]:
+                pipe.zcard(keys[field])
+            pipe.smembers(keys["workers"])
+            pipe.lrange(keys["waiting"], 0, OLDEST_SAMPLE - 1)
+        replies = pipe.execute()
+
+    stats: dict[str, QueueStats] = {}
+    worker_keys: dict[str, set[str]] = {}
+    heads: dict[str, list[str]] = {}
+    width = len(counted) + 2
+    for index, name in enumerate(names):
+        row = replies[index * width:(index + 1) * width]
+        stats[name] = QueueStats(**{field: int(row[i]) for i, field in enumerate(counted)})
+        worker_keys[name] = {_text(key) for key in row[len(counted)]}
+        heads[name] = [_text(job_id) for job_id in row[len(counted) + 1]]
+
+    all_workers = sorted(set().union(*worker_keys.values())) if worker_keys else []
+    sampled = [(name, job_id) for name in names for job_id in heads[name]]
+    if not all_workers and not sampled:
+        return stats
+    with client.pipeline(transaction=False) as pipe:
+        for key in all_workers:
+            pipe.hget(key, "last_heartbeat")
+        for _, job_id in sampled:
+            pipe.hget(Job.key_for(job_id), "enqueued_at")
+        replies = pipe.execute()
+
+    alive = set()
+    for key, beat in zip(all_workers, replies[: len(all_workers)], strict=True):
+        if beat is not None and (now - utcparse(_text(beat))).total_seconds() <= stale:
+            alive.add(key)
+    for name in names:
+        stats[name].workers = len(worker_keys[name] & alive)
+    for (name, _), enqueued_at in zip(sampled, replies[len(all_workers):], strict=True):
+        if enqueued_at is None:  # deleted job whose id is still listed
+            continue
+        age = max(0.0, (now - utcparse(_text(enqueued_at))).total_seconds())
+        current = stats[name].oldest_waiting_age
+        stats[name].oldest_waiting_age = age if current is None else max(current, age)
+    return stats
+
+
+def evaluate(stats: QueueStats, thresholds: Thresholds) -> tuple[str, list[str]]:
+    """Return a queue's status (ok/warning/critical) and the reasons for it."""
+    findings: list[tuple[str, str]] = []
+
+    def check(value: float | None, warning: float, critical: float, text: str, unit: str = "") -> None:
+        if value is None:
+            return
+        if value > critical:
+            findings.append((CRITICAL, f"{text} {value:.0f}{unit} > {critical}{unit} (critical)"))
+        elif value > warning:
+            findings.append((WARNING, f"{text} {value:.0f}{unit} > {warning}{unit} (warning)"))
+
+    check(stats.waiting, thresholds.waiting_warning, thresholds.waiting_critical, "waiting jobs")
+    check(stats.failed, thresholds.failed_warning, thresholds.failed_critical, "failed jobs")
+    check(stats.oldest_waiting_age, thresholds.oldest_warning, thresholds.oldest_critical,
+          "oldest waiting job age", "s")
+    if stats.waiting > 0 and stats.workers == 0:
+        findings.append((WARNING, f"no workers while {stats.waiting} jobs wait"))
+    status = max((level for level, _ in findings), key=SEVERITY.__getitem__, default=OK)
+    return status, [reason for _, reason in findings]
+
+
+def queue_report(name: str, stats: QueueStats, thresholds: Thresholds) -> dict[str, Any]:
+    status, reasons = evaluate(stats, thresholds)
+    age = stats.oldest_waiting_age
+    return {
+        "waiting": stats.waiting,
+        "active": stats.active,
+        "failed": stats.failed,
+        "healthy": status == OK,
+        "scheduled": stats.scheduled,
+        "deferred": stats.deferred,
+        "finished": stats.finished,
+        "workers": stats.workers,
+        "oldestWaitingAgeSeconds": round(age, 1) if age is not None else None,
+        "status": status,
+        "reasons": reasons,
+        "keepCompleted": policy(name).keep_completed,
+        "keepFailed": policy(name).keep_failed,
+    }
+
+
+def queues_health(names: list[str] | None = None) -> dict[str, Any]:
+    """Return the ``/health/queues`` report: the seed's totals plus each queue's details."""
+    thresholds = Thresholds.from_settings()
+    queues = {name: queue_report(name, stats, thresholds) for name, stats in collect(names).items()}
+    overall = max((q["status"] for q in queues.values()), key=SEVERITY.__getitem__, default=OK)
+    return {
+        "status": overall,
+        "totalQueues": len(queues),
+        "healthyQueues": sum(1 for q in queues.values() if q["healthy"]),
+        "totalWaiting": sum(q["waiting"] for q in queues.values()),
+        "totalActive": sum(q["active"] for q in queues.values()),
+        "totalFailed": sum(q["failed"] for q in queues.values()),
+        "checkedAt": datetime.now(UTC).isoformat(timespec="seconds"),
+        "queues": queues,
+    }
+
+
+def queue_health(name: str) -> dict[str, Any]:
+    """Return one queue's report; raise ``UnknownQueue`` for a name not in the §4 table."""
+    policy(name)
+    return queues_health([name])["queues"][name]
+
+
+def liveness() -> tuple[bool, dict[str, str]]:
+    """Check that the database and both Redis databases answer (for load balancers)."""
+    from django.db import connection as db
+
+    from broxiva.connections import get_redis
+
+    checks: dict[str, str] = {}
+    probes = {
+        "database": lambda: db.cursor().execute("SELECT 1"),
+        "redis": lambda: get_redis().ping(),
+        "queueRedis": lambda: connection().ping(),
+    }
+    for name, probe in probes.items():
+        try:
+            probe()
+            checks[name] = "ok"
+        except Exception as exc:  # report which dependency is down, never its address or credentials
+            logger.warning("liveness check %s failed: %s", name, type(exc).__name__)
+            checks[name] = f"error: {type(exc).__name__}"
+    return all(value == "ok" for value in checks.values()), checks

@@ -1,0 +1,224 @@
+"""Retention by count (the seed's ``removeOnComplete: 100`` / ``removeOnFail: 500``).
+
+Each queue keeps at most its policy's ``keep_completed`` finished and ``keep_failed`` failed
+jobs: the newest are kept, older ones are deleted with their data (job hash, results,
+dependency sets, execution records). RQ itself only expires them by time (``RQ_RESULT_TTL``,
+``RQ_FAILURE_TTL``, which stay as a safety net).
+
+It is enforced three ways, all through the same trim:
+- after every job, by the worker that ran it (``BroxivaWorker``), for that job's queue;
+- at every registry maintenance of a worker (every ``WORKER_MAINTENANCE_INTERVAL``);
+- by the ``retention-sweep`` periodic entry every minute, for every queue.
+
+The trim is one Lua script per registry: count, pop the oldest excess (``ZPOPMIN``) and delete
+their keys, atomically. Any number of workers may trim the same queue at once; each sees the
+others' work, so none over-deletes and repeating a trim is a no-op. A registry's score is the
+job's expiry time (end + TTL), and every job of a queue gets the same TTL, so the lowest scores
+are the oldest jobs.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from redis import Redis
+from rq.executions import ExecutionRegistry
+from rq.job import Job
+from rq.registry import FailedJobRegistry, FinishedJobRegistry
+from rq.results import Result
+
+from broxiva.queues import PRIORITY_ORDER, policy, rq_name
+
+logger = logging.getLogger(__name__)
+
+# Deleting is O(jobs): a first trim after a long outage is split into calls of this many jobs
+# so it never blocks Redis for long.
+TRIM_BATCH = 1000
+
+_TRIM = """
+if ARGV[6] ~= '' then
+  -- RQ scores in whole seconds; re-score the job just ended with the exact time so the jobs
+  -- of one second are kept or dropped in the order they ended (XX: only if it is in here).
+  redis.call('ZADD', KEYS[1], 'XX', ARGV[7], ARGV[6])
+end
+local excess = redis.call('ZCARD', KEYS[1]) - tonumber(ARGV[1])
+if excess <= 0 then return {} end
+if excess > tonumber(ARGV[2]) then excess = tonumber(ARGV[2]) end
+local popped = redis.call('ZPOPMIN', KEYS[1], excess)
+local ids = {}
+for i = 1, #popped, 2 do
+  local id = popped[i]
+  ids[#ids + 1] = id
+  local job = ARGV[3] .. id
+  redis.call('DEL', job, job .. ':dependents', job .. ':dependencies', ARGV[4] .. id, ARGV[5] .. id)
+end
+return ids
+"""
+
+# Same deletion for chosen ids; a job no longer in the registry (requeued, or deleted by
+# someone else meanwhile) is left alone.
+_DELETE = """
+local deleted = 0
+for i = 1, #ARGV - 3 do
+  local id = ARGV[i + 3]
+  if redis.call('ZREM', KEYS[1], id) == 1 then
+    local job = ARGV[1] .. id
+    redis.call('DEL', job, job .. ':dependents', job .. ':dependencies', ARGV[2] .. id, ARGV[3] .. id)
+    deleted = deleted + 1
+  end
+end
+return deleted
+"""
+
+STATES = {"finished": FinishedJobRegistry, "failed": FailedJobRegistry}
+
+
+def _prefixes() -> list[str]:
+    return [
+        Job.redis_job_namespace_prefix,
+        Result.get_key(""),
+        ExecutionRegistry.key_template.format(""),
+    ]
+
+
+def registry_key(queue_name: str, state: str) -> str:
+    """Return the Redis key of a queue's ``finished`` or ``failed`` registry."""
+    try:
+        registry = STATES[state]
+    except KeyError:
+        raise ValueError(f"state must be one of {', '.join(STATES)}") from None
+    return registry.key_template.format(rq_name(queue_name))
+
+
+def _script(client: Redis, source: str):
+    return client.register_script(source)
+
+
+def trim_registry(client: Redis, key: str, keep: int) -> list[str]:
+    """Delete the oldest jobs of a registry beyond ``keep``; return the deleted ids."""
+    script = _script(client, _TRIM)
+    deleted: list[str] = []
+    while True:
+        batch = script(keys=[key], args=[keep, TRIM_BATCH, *_prefixes(), "", ""], client=client)
+        deleted.extend(i.decode() if isinstance(i, bytes) else i for i in batch)
+        if len(batch) < TRIM_BATCH:
+            return deleted
+
+
+@dataclass
+class TrimReport:
+    queue: str
+    finished: int = 0
+    failed: int = 0
+
+
+def trim_queue(queue_name: str, client: Redis | None = None) -> TrimReport:
+    """Apply a queue's keep_completed/keep_failed; return how many jobs were deleted."""
+    from broxiva.health import connection
+
+    client = client or connection()
+    p = policy(queue_name)
+    report = TrimReport(queue_name)
+    report.finished = len(trim_registry(client, registry_key(queue_name, "finished"), p.keep_completed))
+    report.failed = len(trim_registry(client, registry_key(queue_name, "failed"), p.keep_failed))
+    if report.finished or report.failed:
+        logger.info(
+            "retention queue=%s deleted finished=%d failed=%d (keep %d/%d)",
+            queue_name, report.finished, report.failed, p.keep_completed, p.keep_failed,
+        )
+    return report
+
+
+def _expiry(ended: float, ttl: int | None, default: int) -> str:
+    ttl = default if ttl is None else ttl
+    return "" if ttl < 0 else repr(ended + ttl)  # a job kept forever keeps RQ's +inf
+
+
+def trim_after_job(client: Redis, queue_name: str, job: Job | None = None, *, ended: float | None = None) -> None:
+    """The cheap per-job trim: both registries of one queue in one round trip.
+
+    ``job`` (just ended, at ``ended``) is first re-scored to the exact time in whichever
+    registry holds it, so "newest kept" holds to the millisecond rather than to RQ's second.
+    """
+    from rq.defaults import DEFAULT_FAILURE_TTL, DEFAULT_RESULT_TTL
+
+    p = policy(queue_name)
+    ended = time.time() if ended is None else ended
+    script = _script(client, _TRIM)
+    with client.pipeline(transaction=False) as pipe:
+        for state, keep, ttl, default in (
+            ("finished", p.keep_completed, getattr(job, "result_ttl", None), DEFAULT_RESULT_TTL),
+            ("failed", p.keep_failed, getattr(job, "failure_ttl", None), DEFAULT_FAILURE_TTL),
+        ):
+            score = _expiry(ended, ttl, default) if job is not None else ""
+            rescore = [job.id, score] if score else ["", ""]
+            script(keys=[registry_key(queue_name, state)], args=[keep, TRIM_BATCH, *_prefixes(), *rescore],
+                   client=pipe)
+        pipe.execute()
+
+
+def trim_all(client: Redis | None = None) -> list[TrimReport]:
+    """Trim every queue (the periodic sweep)."""
+    return [trim_queue(name, client) for name in PRIORITY_ORDER]
+
+
+# --- Cleaning by age (manage.py clean_jobs) ---------------------------------------------------
+
+
+def _age_seconds(now: float, score: float, fields: list[Any], default_ttl: int) -> float | None:
+    ended_at, ttl = fields
+    if ended_at:
+        from rq.utils import utcparse
+
+        return now - utcparse(ended_at.decode() if isinstance(ended_at, bytes) else ended_at).timestamp()
+    if score == float("inf"):
+        return None
+    # No end time recorded (RQ's abandoned-job path): the score is the expiry, end + TTL.
+    return now - (score - (int(ttl) if ttl is not None else default_ttl))
+
+
+def jobs_older_than(queue_name: str, state: str, seconds: float, client: Redis | None = None,
+                    *, batch: int = 1000) -> list[str]:
+    """Return the ids in a queue's finished/failed registry that ended more than ``seconds`` ago."""
+    from django.conf import settings
+
+    from broxiva.health import connection
+
+    client = client or connection()
+    key = registry_key(queue_name, state)
+    ttl_field, default_ttl = (
+        ("result_ttl", settings.RQ_RESULT_TTL) if state == "finished" else ("failure_ttl", settings.RQ_FAILURE_TTL)
+    )
+    now = time.time()
+    old: list[str] = []
+    start = 0
+    while True:
+        entries = client.zrange(key, start, start + batch - 1, withscores=True)
+        if not entries:
+            return old
+        with client.pipeline(transaction=False) as pipe:
+            for job_id, _ in entries:
+                pipe.hmget(Job.redis_job_namespace_prefix + job_id.decode(), ["ended_at", ttl_field])
+            rows = pipe.execute()
+        for (job_id, score), fields in zip(entries, rows, strict=True):
+            age = _age_seconds(now, score, fields, default_ttl)
+            if age is not None and age > seconds:
+                old.append(job_id.decode())
+        start += batch
+
+
+def delete_jobs(queue_name: str, state: str, job_ids: list[str], client: Redis | None = None,
+                *, batch: int = 500) -> int:
+    """Delete these jobs (and their data) from a queue's finished/failed registry; return how many."""
+    from broxiva.health import connection
+
+    client = client or connection()
+    key = registry_key(queue_name, state)
+    script = _script(client, _DELETE)
+    deleted = 0
+    for start in range(0, len(job_ids), batch):
+        deleted += int(script(keys=[key], args=[*_prefixes(), *job_ids[start:start + batch]], client=client))
+    return deleted

@@ -1,0 +1,143 @@
+"""Operator endpoints: liveness, queue health and Prometheus metrics.
+
+Access (README "Operations"):
+- ``/health/`` and ``/health/live`` are open: they say only whether the database and Redis
+  answer, which is what a load balancer needs, and load balancers rarely send credentials.
+- ``/health/queues`` and ``/health/queue/<name>`` need ``Authorization: Bearer <HEALTH_TOKEN>``
+  or a staff session when ``HEALTH_TOKEN`` is set, and are open when it is not.
+- ``/metrics`` needs ``Authorization: Bearer <METRICS_TOKEN>`` (default: ``HEALTH_TOKEN``) or a
+  staff session; with neither token set, only staff can read it.
+
+A critical queue makes the health endpoints answer 503 (uptime checkers read the status code).
+"""
+
+from __future__ import annotations
+
+from secrets import compare_digest
+from typing import Any
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_safe
+
+from broxiva import health
+from broxiva.queues import PRIORITY_ORDER, UnknownQueue
+
+
+def _bearer(request: HttpRequest) -> str | None:
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+
+
+def _authorized(request: HttpRequest, token: str, *, open_without_token: bool) -> bool:
+    given = _bearer(request)
+    if token and given is not None and compare_digest(given.encode(), token.encode()):
+        return True
+    if not token and open_without_token:
+        return True
+    user = getattr(request, "user", None)
+    return bool(user is not None and user.is_active and user.is_staff)
+
+
+def _denied() -> JsonResponse:
+    response = JsonResponse({"error": "authentication required: send Authorization: Bearer <token>"}, status=401)
+    response["WWW-Authenticate"] = 'Bearer realm="broxiva"'
+    return response
+
+
+def _health_response(payload: dict[str, Any], status: str) -> JsonResponse:
+    return JsonResponse(payload, status=503 if status == health.CRITICAL else 200)
+
+
+@never_cache
+@require_safe
+def live(request: HttpRequest) -> JsonResponse:
+    ok, checks = health.liveness()
+    return JsonResponse({"status": "ok" if ok else "error", "checks": checks}, status=200 if ok else 503)
+
+
+@never_cache
+@require_safe
+def queues(request: HttpRequest) -> JsonResponse:
+    if not _authorized(request, settings.HEALTH_TOKEN, open_without_token=True):
+        return _denied()
+    report = health.queues_health()
+    return _health_response(report, report["status"])
+
+
+@never_cache
+@require_safe
+def queue(request: HttpRequest, name: str) -> JsonResponse:
+    if not _authorized(request, settings.HEALTH_TOKEN, open_without_token=True):
+        return _denied()
+    try:
+        report = health.queue_health(name)
+    except UnknownQueue:
+        return JsonResponse({"error": f"unknown queue {name!r}", "queues": list(PRIORITY_ORDER)}, status=404)
+    return _health_response(report, report["status"])
+
+
+# --- Prometheus -------------------------------------------------------------------------------
+
+_STATUS_VALUE = {health.OK: 0, health.WARNING: 1, health.CRITICAL: 2}
+
+
+class HealthCollector:
+    """The health report as gauges, one sample per queue (labels: queue)."""
+
+    def collect(self):
+        from prometheus_client.core import GaugeMetricFamily
+
+        report = health.queues_health()
+        families = {
+            "waiting": GaugeMetricFamily("broxiva_queue_waiting_jobs", "Jobs waiting in the queue", labels=["queue"]),
+            "active": GaugeMetricFamily("broxiva_queue_active_jobs", "Jobs being executed", labels=["queue"]),
+            "failed": GaugeMetricFamily("broxiva_queue_failed_jobs", "Jobs in the failed registry", labels=["queue"]),
+            "scheduled": GaugeMetricFamily(
+                "broxiva_queue_scheduled_jobs", "Jobs scheduled (retries with backoff included)", labels=["queue"]
+            ),
+            "workers": GaugeMetricFamily("broxiva_queue_workers", "Live workers listening", labels=["queue"]),
+            "oldestWaitingAgeSeconds": GaugeMetricFamily(
+                "broxiva_queue_oldest_waiting_age_seconds", "Age of the oldest waiting job (0: none)", labels=["queue"]
+            ),
+        }
+        status = GaugeMetricFamily(
+            "broxiva_queue_status", "Queue health: 0 ok, 1 warning, 2 critical", labels=["queue"]
+        )
+        for name, data in report["queues"].items():
+            for field, family in families.items():
+                family.add_metric([name], data[field] or 0)
+            status.add_metric([name], _STATUS_VALUE[data["status"]])
+        yield from families.values()
+        yield status
+
+
+_registry = None
+
+
+def _metrics_registry():
+    global _registry
+    if _registry is None:
+        from django_rq.contrib.prometheus import RQCollector
+        from prometheus_client import CollectorRegistry
+
+        # auto_describe=False: describing would run a full collection at registration time.
+        registry = CollectorRegistry(auto_describe=False)
+        registry.register(RQCollector())
+        registry.register(HealthCollector())
+        _registry = registry
+    return _registry
+
+
+@never_cache
+@require_safe
+def metrics(request: HttpRequest) -> HttpResponse:
+    """django-rq's Prometheus metrics (workers, jobs by status) plus the health gauges."""
+    if not _authorized(request, settings.METRICS_TOKEN, open_without_token=False):
+        return _denied()
+    from prometheus_client.exposition import choose_encoder
+
+    encoder, content_type = choose_encoder(request.headers.get("Accept", ""))
+    return HttpResponse(encoder(_metrics_registry()), content_type=content_type)

@@ -1,0 +1,147 @@
+"""Helpers for the operations tests: loading queues fast, counting Redis round trips, killing workers."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import threading
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+
+from redis.connection import AbstractConnection
+from rq.job import Job, JobStatus
+from rq.utils import utcformat
+
+from broxiva.queues import get_queue, job_options
+from tests.workers import start_worker, worker_env
+
+
+def fill_queue(queue_name: str, count: int, *, func: str = "tests.jobs.sample.record", args: tuple = ("x",),
+               enqueued_at: datetime | None = None, batch: int = 5000) -> list[str]:
+    """Put ``count`` real RQ jobs on a queue, fast: one job built by RQ, cloned under new ids.
+
+    Each job hash is exactly what ``Queue.enqueue`` writes (RQ serialises the prototype), and
+    its id is appended to the queue's list, so workers and the dashboard see ordinary jobs.
+    """
+    queue = get_queue(queue_name)
+    options = job_options(queue_name)
+    prototype = Job.create(func, args=args, connection=queue.connection, origin=queue.name,
+                           timeout=options["timeout"], result_ttl=options["result_ttl"],
+                           failure_ttl=options["failure_ttl"], retry=options["retry"], status=JobStatus.QUEUED)
+    prototype.enqueued_at = enqueued_at or datetime.now(UTC)
+    mapping = prototype.to_dict()
+    mapping["enqueued_at"] = utcformat(prototype.enqueued_at)
+    ids = []
+    with queue.connection.pipeline(transaction=False) as pipe:
+        for start in range(0, count, batch):
+            chunk = [uuid.uuid4().hex for _ in range(min(batch, count - start))]
+            for job_id in chunk:
+                pipe.hset(Job.key_for(job_id), mapping=mapping)
+            pipe.rpush(queue.key, *chunk)
+            pipe.execute()
+            ids.extend(chunk)
+    return ids
+
+
+class RoundTrips:
+    """Counts what this process sends to Redis: round trips (one per command or per pipeline)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.commands = 0
+
+
+@contextmanager
+def count_round_trips() -> Iterator[RoundTrips]:
+    """Count every request written to any Redis connection while the block runs.
+
+    redis-py sends one command, or a whole pipeline, with one ``send_packed_command`` call and
+    then reads the replies: one call is one network round trip.
+    """
+    counter = RoundTrips()
+    original = AbstractConnection.send_packed_command
+
+    def counting(self, command, check_health=True):
+        counter.count += 1
+        counter.commands += len(command) if isinstance(command, list) else 1
+        return original(self, command, check_health)
+
+    AbstractConnection.send_packed_command = counting
+    try:
+        yield counter
+    finally:
+        AbstractConnection.send_packed_command = original
+
+
+class Output:
+    """A worker's output, read as it is written: a worker that logs a lot would otherwise block
+    on a full pipe (64 KiB) and stop working until someone reads it."""
+
+    def __init__(self, process: subprocess.Popen) -> None:
+        self.lines: list[str] = []
+        self._thread = threading.Thread(target=self._read, args=(process,), daemon=True)
+        self._thread.start()
+
+    def _read(self, process: subprocess.Popen) -> None:
+        for line in iter(process.stdout.readline, b""):
+            self.lines.append(line.decode(errors="replace"))
+
+    @property
+    def text(self) -> str:
+        return "".join(self.lines)
+
+    def join(self) -> str:
+        self._thread.join(timeout=10)
+        return self.text
+
+
+def drained(process: subprocess.Popen) -> tuple[subprocess.Popen, Output]:
+    return process, Output(process)
+
+
+def fast_recovery_env(**extra: str) -> dict[str, str]:
+    """Worker environment with a 1 s job lease renewal, 2 s grace and 2 s maintenance."""
+    return worker_env(
+        WORKER_MAINTENANCE_INTERVAL="2", WORKER_JOB_MONITORING_INTERVAL="1", WORKER_HEARTBEAT_GRACE="2", **extra
+    )
+
+
+def start_fast_worker(*queues: str, **extra_env: str) -> subprocess.Popen:
+    return start_worker(*queues, env=fast_recovery_env(**extra_env))
+
+
+def _descendants(pid: int) -> list[int]:
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(entry))
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def kill_hard(process: subprocess.Popen) -> None:
+    """SIGKILL a worker and everything it started, as when its machine is lost.
+
+    The worker's process group holds the worker and its scheduler; RQ puts each job's work
+    horse in a group of its own, so the horse is found among the worker's descendants.
+    """
+    victims = [process.pid, *_descendants(process.pid)]
+    for pid in victims:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    process.wait(timeout=10)

@@ -1,0 +1,105 @@
+"""Retention by count: keep the newest keep_completed finished / keep_failed failed jobs."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from rq.job import Job
+from rq.registry import FailedJobRegistry, FinishedJobRegistry
+
+from broxiva import jobs
+from broxiva.queues import enqueue_many, get_queue, policy
+from broxiva.retention import jobs_older_than, trim_queue
+from broxiva.schedules import SCHEDULES
+from tests.broxiva.ops_helpers import drained, fill_queue
+from tests.jobs.sample import record
+from tests.workers import start_worker, stop
+
+
+def job_data_keys(connection, job_id: str) -> list[str]:
+    """Every key RQ keeps for a job (hash, results, executions, dependency sets)."""
+    return [k.decode() for k in connection.keys(f"rq:*{job_id}*")]
+
+
+def finish(queue_name: str, ids: list[str], registry_class=FinishedJobRegistry, *, first_score: int = 1_000_000):
+    """Put jobs in a registry in this order (oldest first), scored as RQ does (expiry time)."""
+    queue = get_queue(queue_name)
+    with queue.connection.pipeline() as pipe:
+        pipe.delete(queue.key)  # they are no longer waiting
+        pipe.zadd(registry_class(queue=queue).key, {job_id: first_score + n for n, job_id in enumerate(ids)})
+        pipe.execute()
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+class WorkerRetentionTests:
+    def test_it_keeps_the_last_100_of_150_finished_jobs_and_deletes_the_others_data(self):
+        assert policy("notification").keep_completed == 100
+        ids = enqueue_many("notification", record, [{"marker": f"r{n}"} for n in range(150)])
+        queue = get_queue("notification")
+        worker, output = drained(start_worker("notification", burst=True, scheduler=False))
+        try:
+            worker.wait(timeout=90)
+        finally:
+            stop(worker)
+
+        registry = FinishedJobRegistry(queue=queue)
+        kept = registry.get_job_ids(cleanup=False)
+        assert len(kept) == 100
+        assert set(kept) == set(ids[50:]), "the newest 100 are kept"
+        for job_id in ids[:50]:
+            assert job_data_keys(queue.connection, job_id) == [], job_id
+        assert all(Job.exists(job_id, connection=queue.connection) for job_id in ids[50:])
+        assert queue.fetch_job(ids[-1]).return_value() == "r149"
+
+
+class TrimTests:
+    def test_it_trims_both_registries_to_the_policy_and_keeps_the_newest(self, settings):
+        settings.QUEUE_OVERRIDES = {"email": {"keep_completed": 3, "keep_failed": 2}}
+        queue = get_queue("email")
+        done, failed = fill_queue("email", 5), fill_queue("email", 4)
+        finish("email", done)
+        finish("email", failed, FailedJobRegistry)
+
+        report = trim_queue("email")
+
+        assert (report.finished, report.failed) == (2, 2)
+        assert FinishedJobRegistry(queue=queue).get_job_ids(cleanup=False) == done[2:]
+        assert FailedJobRegistry(queue=queue).get_job_ids(cleanup=False) == failed[2:]
+        assert [job_data_keys(queue.connection, i) for i in done[:2] + failed[:2]] == [[]] * 4
+        again = trim_queue("email")
+        assert (again.finished, again.failed) == (0, 0), "a second trim is a no-op"
+
+    def test_it_never_over_deletes_when_many_workers_trim_at_once(self, settings):
+        settings.QUEUE_OVERRIDES = {"translation": {"keep_completed": 100}}
+        ids = fill_queue("translation", 400)
+        finish("translation", ids)
+        barrier = threading.Barrier(8)
+
+        def trim():
+            barrier.wait()
+            trim_queue("translation")
+
+        threads = [threading.Thread(target=trim) for _ in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+
+        kept = FinishedJobRegistry(queue=get_queue("translation")).get_job_ids(cleanup=False)
+        assert kept == ids[300:]
+
+    def test_the_periodic_sweep_trims_every_queue(self, settings):
+        settings.QUEUE_OVERRIDES = {"email": {"keep_completed": 1}, "product-sync": {"keep_failed": 1}}
+        finish("email", fill_queue("email", 3))
+        finish("product-sync", fill_queue("product-sync", 2), FailedJobRegistry)
+
+        assert jobs.retention_sweep_job() == {"email": {"finished": 2, "failed": 0},
+                                              "product-sync": {"finished": 0, "failed": 1}}
+        entry = next(e for e in SCHEDULES if e.id == "retention-sweep")
+        assert (entry.func, entry.cron) == ("broxiva.jobs.retention_sweep_job", "* * * * *")
+
+    def test_it_refuses_an_unknown_state_for_age_queries(self):
+        with pytest.raises(ValueError, match="state must be one of finished, failed"):
+            jobs_older_than("email", "queued", 10)
