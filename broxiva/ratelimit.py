@@ -30,7 +30,7 @@ from django.conf import settings
 from redis.commands.core import Script
 
 from broxiva.connections import get_redis
-from broxiva.keys import build_key, split_name
+from broxiva.keys import Name, build_key, split_name
 
 if TYPE_CHECKING:
     from rq.job import Job
@@ -66,11 +66,12 @@ def _gcra() -> Script:
 class RateLimiter:
     """Admit ``limit`` calls per ``period_seconds`` on average, plus ``burst`` more at once.
 
-    ``name`` is colon-namespaced like a lock resource (``shopify:admin-api``); the counter lives
-    at ``ratelimit:[tenant:]<name>`` and expires by itself once the limiter is idle.
+    ``name`` is colon-namespaced like a lock resource (``"shopify:admin-api"``, or a tuple of parts
+    when one comes from outside); the counter lives at ``ratelimit:[tenant:]<name>`` and expires
+    by itself once the limiter is idle.
     """
 
-    def __init__(self, name: str, limit: int, period_seconds: float, burst: int | None = None) -> None:
+    def __init__(self, name: Name, limit: int, period_seconds: float, burst: int | None = None) -> None:
         self.parts = split_name(name)
         if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
             raise ValueError("limit must be a positive integer")
@@ -78,7 +79,7 @@ class RateLimiter:
             raise ValueError("period_seconds must be positive")
         if burst is not None and (isinstance(burst, bool) or not isinstance(burst, int) or burst < 0):
             raise ValueError("burst must be None or a non-negative integer")
-        self.name = name
+        self.name = ":".join(self.parts)
         self.limit = limit
         self.period_seconds = period_seconds
         self.burst = burst or 0

@@ -16,11 +16,23 @@ def _claim(index: int) -> tuple[bool, str]:
     return result.acquired, result.state
 
 
+def _claim_many(index: int, count: int) -> list[int]:
+    """Claim events 0..count-1 in order; return the ones this process acquired."""
+    return [n for n in range(count) if try_acquire_lock(("webhook", "shopify", f"evt_{n}")).acquired]
+
+
 class ConcurrentClaimTests:
     def test_exactly_one_of_50_concurrent_processes_acquires(self):
         outcomes = run_processes(_claim, 50)
         assert sum(acquired for acquired, _ in outcomes) == 1
         assert sorted(state for _, state in outcomes) == ["new"] + ["processing"] * 49
+
+    def test_exactly_one_process_acquires_each_of_many_contended_keys(self):
+        # One key gives a race a single chance; 2000 keys claimed in the same order by 10
+        # processes give it thousands: a check-then-set claim (GET, then SET) fails this every time.
+        count = 2000
+        acquired = [n for per_process in run_processes(_claim_many, 10, count) for n in per_process]
+        assert sorted(acquired) == list(range(count))
 
     def test_after_release_it_can_be_acquired_again_and_after_complete_never(self):
         first = try_acquire_lock(EVENT)

@@ -97,6 +97,7 @@ class GCRATests:
         assert limiter.acquire(acme) == 0
         assert limiter.acquire(acme) > 0
         assert limiter.acquire(globex) == 0
+        assert RateLimiter(("shopify", "admin-api"), 1, 60).acquire(globex) > 0  # a tuple names the same limit
 
     def test_the_counter_expires_once_the_limiter_is_idle(self):
         limiter = RateLimiter("test:ttl", 2, 10, burst=1)
@@ -107,7 +108,7 @@ class GCRATests:
         "args",
         [
             ("a b", 1, 1), ("x:", 1, 1), ("x", 0, 1), ("x", 1.5, 1), ("x", 1, 0), ("x", 1, 1, -1), ("x", 1, 1, 1.5),
-            ("x", 2_000_000, 1),
+            ("x", 2_000_000, 1), (("shopify", "a:b"), 1, 1),
         ],
     )
     def test_it_refuses_bad_arguments(self, args):
