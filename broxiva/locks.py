@@ -66,8 +66,8 @@ def _lock(key: str, ttl_seconds: float | None) -> Lock:
 
 
 def _check_ttl(ttl_seconds: float) -> None:
-    if not ttl_seconds or ttl_seconds <= 0:
-        raise ValueError("ttl_seconds must be positive: a lock without expiry outlives a crashed holder")
+    if not ttl_seconds or ttl_seconds < 0.001:
+        raise ValueError("ttl_seconds must be at least 0.001: a lock without expiry outlives a crashed holder")
 
 
 def acquire_lock(resource: Name, *, ttl_seconds: float = 30, wait_time_ms: int = 0, tenant: Any = None) -> LockResult:
