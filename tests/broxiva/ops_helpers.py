@@ -109,8 +109,11 @@ def fast_recovery_env(**extra: str) -> dict[str, str]:
     )
 
 
-def start_fast_worker(*queues: str, **extra_env: str) -> subprocess.Popen:
-    return start_worker(*queues, env=fast_recovery_env(**extra_env))
+def start_fast_worker(*queues: str, scheduler: bool = True, name: str | None = None,
+                      **extra_env: str) -> subprocess.Popen:
+    """A real ``rqworker`` whose crash-recovery settings are shortened by ``fast_recovery_env``."""
+    return start_worker(*queues, scheduler=scheduler, extra_args=("--name", name) if name else (),
+                        env=fast_recovery_env(**extra_env))
 
 
 def _descendants(pid: int) -> list[int]:

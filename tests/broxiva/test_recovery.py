@@ -1,0 +1,184 @@
+"""Crash recovery with real workers killed by SIGKILL: nothing is lost, every job ends."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import Counter
+
+import pytest
+import redis
+from django.conf import settings
+from rq.job import Job, JobStatus
+from rq.registry import FailedJobRegistry
+
+from broxiva import jobs
+from broxiva.queues import enqueue, enqueue_many, get_queue
+from broxiva.recovery import detection_bound
+from broxiva.schedules import SCHEDULES
+from broxiva.worker import BroxivaWorker
+from tests.broxiva.ops_helpers import drained, kill_hard, start_fast_worker
+from tests.broxiva.ops_jobs import nap, runs
+from tests.workers import stop, wait_for
+
+
+def status(job_id: str, queue: str = "fx-refresh") -> str | None:
+    job = get_queue(queue).fetch_job(job_id)
+    return job.get_status() if job else None
+
+
+class RecoverySettingsTests:
+    def test_it_finds_abandoned_jobs_within_two_minutes_with_the_default_settings(self):
+        queue = get_queue("email")
+        worker = BroxivaWorker([queue], connection=queue.connection, worker_ttl=420)  # rqworker's default ttl
+        job = Job.create("tests.jobs.sample.record", args=("x",), connection=queue.connection, timeout=1800)
+
+        lease, maintenance = worker.get_heartbeat_ttl(job), worker.maintenance_interval
+
+        assert (lease, maintenance, worker.dequeue_timeout) == (40, 30, 30)
+        assert worker.job_monitoring_interval == 10
+        # Dead at the last renewal: the lease runs out, then the next maintenance (at most one
+        # interval later, idle or not) hands the job to its policy.
+        assert lease + maintenance == detection_bound() <= 120
+
+    def test_the_recovery_sweep_is_a_periodic_entry(self):
+        entry = next(e for e in SCHEDULES if e.id == "recovery-sweep")
+        assert entry.func == "broxiva.jobs.recovery_sweep_job" and entry.cron == "*/2 * * * *"
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+class KilledWorkerTests:
+    def test_it_retries_a_job_whose_worker_was_killed_mid_job(self):
+        job_id = enqueue("fx-refresh", nap, "killed", 30, first_only=True)
+        # The first worker runs without RQ's scheduler, so the replacement takes the scheduler
+        # lock at once (a dead holder's lock lasts RQ's 61 s lease; see README "Crash recovery").
+        victim, _ = drained(start_fast_worker("fx-refresh", scheduler=False))
+        wait_for(lambda: runs("killed") == 1, timeout=30, what="the job to start")
+        kill_hard(victim)
+        killed_at = time.monotonic()
+        assert status(job_id) == JobStatus.STARTED
+
+        replacement, output = drained(start_fast_worker("fx-refresh"))
+        try:
+            wait_for(lambda: status(job_id) == JobStatus.FINISHED, timeout=60, what="the job to be retried")
+        finally:
+            stop(replacement)
+        recovered_in = time.monotonic() - killed_at
+
+        assert runs("killed") == 2
+        job = get_queue("fx-refresh").fetch_job(job_id)
+        assert job.retries_left == 1, "the crash spent one of the 3 attempts"
+        assert recovered_in < 120
+        assert f"abandoned job job_id={job_id} queue=fx-refresh" in output.join()
+
+    def test_it_fails_a_killed_job_that_was_on_its_last_attempt(self):
+        job_id = enqueue("fx-refresh", nap, "last", 30)
+        get_queue("fx-refresh").connection.hset(Job.key_for(job_id), "retries_left", 0)  # 3rd of 3 attempts
+        victim, _ = drained(start_fast_worker("fx-refresh", scheduler=False))
+        wait_for(lambda: runs("last") == 1, timeout=30, what="the job to start")
+        kill_hard(victim)
+
+        # No worker left: the periodic sweep finds it once the lease (1 + 2 s) has run out.
+        found = wait_for(lambda: jobs.recovery_sweep_job()["abandoned"], timeout=20, what="the sweep to find it")
+
+        assert found == {"fx-refresh": [job_id]}
+        assert status(job_id) == JobStatus.FAILED
+        assert job_id in FailedJobRegistry(queue=get_queue("fx-refresh")).get_job_ids(cleanup=False)
+        assert "AbandonedJobError" in get_queue("fx-refresh").fetch_job(job_id).latest_result().exc_string
+
+    def test_it_recovers_a_job_popped_by_a_worker_that_died_before_starting_it(self):
+        job_id = enqueue("fx-refresh", nap, "popped", 0)
+        queue = get_queue("fx-refresh")
+        # What a worker's BLMOVE does just before it registers the job as started.
+        queue.connection.lmove(queue.key, queue.intermediate_queue_key)
+
+        worker, output = drained(start_fast_worker("fx-refresh"))
+        try:
+            wait_for(lambda: status(job_id) == JobStatus.FINISHED, timeout=40, what="the popped job to run")
+        finally:
+            stop(worker)
+        assert runs("popped") == 1
+        assert queue.connection.llen(queue.intermediate_queue_key) == 0
+        assert f"abandoned job job_id={job_id} queue=fx-refresh was popped but never started" in output.join()
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+class ChaosTests:
+    JOBS = 500
+
+    @pytest.fixture(autouse=True)
+    def keep_everything(self, settings):
+        # Retention would delete finished jobs (keep 100) before they are counted.
+        settings.QUEUE_OVERRIDES = {"fx-refresh": {"keep_completed": 1000}}
+
+    def test_two_workers_500_jobs_one_killed_three_times_and_every_job_ends(self):
+        overrides = json.dumps(settings.QUEUE_OVERRIDES)
+        queue = get_queue("fx-refresh")
+        workers, outputs = [], []
+
+        def start(name: str):
+            process, output = drained(start_fast_worker("fx-refresh", QUEUE_OVERRIDES=overrides, name=name))
+            workers.append(process)
+            outputs.append(output)
+            return process
+
+        started = time.monotonic()
+        survivor = start("chaos-survivor")
+        # The survivor holds RQ's scheduler lock, so retries keep moving while the other dies.
+        wait_for(lambda: queue.connection.exists("rq:scheduler-lock:fx-refresh"), timeout=30, what="scheduler")
+        ids = enqueue_many("fx-refresh", nap, [{"marker": "chaos", "seconds": 0.05} for _ in range(self.JOBS)])
+        victim = start("chaos-victim-1")
+        kills = []
+        try:
+            for round_ in range(1, 4):
+                time.sleep(2)
+                # Kill it while it runs a job, so that job is abandoned mid-execution.
+                key = f"rq:worker:chaos-victim-{round_}"
+                current = wait_for(lambda key=key: queue.connection.hget(key, "current_job"),
+                                   timeout=20, interval=0.01, what="the victim to be in a job")
+                kill_hard(victim)
+                kills.append(current.decode())
+                victim = start(f"chaos-victim-{round_ + 1}")
+
+            def all_ended() -> bool:
+                with queue.connection.pipeline() as pipe:
+                    for job_id in ids:
+                        pipe.hget(Job.key_for(job_id), "status")
+                    statuses = pipe.execute()
+                return sum(s not in (b"finished", b"failed") for s in statuses) == 0
+
+            wait_for(all_ended, timeout=75, interval=0.5, what="every job to finish or fail")
+            assert survivor.poll() is None, "the survivor ran throughout"
+        finally:
+            for process in workers:
+                stop(process)
+        elapsed = time.monotonic() - started
+
+        with queue.connection.pipeline() as pipe:
+            for job_id in ids:
+                pipe.hmget(Job.key_for(job_id), ["status", "retries_left"])
+            rows = pipe.execute()
+        statuses = Counter(row[0].decode() if row[0] else "missing" for row in rows)
+        client = redis.Redis.from_url(settings.REDIS_URL)
+        run_counts = Counter(job_id.decode() for job_id in client.lrange("ops:runs:chaos", 0, -1))
+        done_counts = Counter(job_id.decode() for job_id in client.lrange("ops:done:chaos", 0, -1))
+        retried = sorted(job_id for job_id in ids if run_counts[job_id] > 1)
+        print(
+            f"\nchaos accounting: jobs={self.JOBS} finished={statuses['finished']} failed={statuses['failed']} "
+            f"missing={statuses['missing']} other={sum(statuses.values()) - statuses['finished'] - statuses['failed']}"
+            f"\n  executions={sum(run_counts.values())} retried_after_kill={len(retried)} kills={len(kills)}"
+            f"\n  killed mid-run (job: runs, done)={[(k[:8], run_counts[k], done_counts[k]) for k in kills]}"
+            f"\n  elapsed={elapsed:.1f}s"
+        )
+
+        assert statuses["missing"] == 0, "no job may vanish"
+        assert statuses["finished"] + statuses["failed"] == self.JOBS
+        assert all(run_counts[job_id] >= 1 for job_id in ids), "every job ran"
+        assert retried, "killing a worker mid-job made at least one job run again"
+        for job_id, (state, retries_left) in zip(ids, rows, strict=True):
+            if state == b"finished":
+                assert done_counts[job_id] >= 1, job_id
+            else:  # failed only after all 3 attempts were spent
+                assert run_counts[job_id] == 3 and int(retries_left) == 0, job_id
