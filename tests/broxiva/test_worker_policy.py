@@ -28,9 +28,10 @@ class RetryTests:
         runs = attempts("fx")
         assert len(runs) == 3, runs
         first_wait, second_wait = runs[1] - runs[0], runs[2] - runs[1]
-        # Policy: 5 s then 10 s (RQ's scheduler polls once a second, so allow for that much lateness).
-        assert 5 <= first_wait < 8, first_wait
-        assert 10 <= second_wait < 13, second_wait
+        # Policy: 5 s then 10 s. RQ keeps scheduled times in whole seconds (truncated) and its
+        # scheduler polls once a second, so each wait may be up to 1 s shorter or a little longer.
+        assert 4 <= first_wait < 8, first_wait
+        assert 9 <= second_wait < 13, second_wait
         job = get_queue("fx-refresh").fetch_job(job_id)
         assert job.get_status() == JobStatus.FAILED
         assert job.retries_left == 0
