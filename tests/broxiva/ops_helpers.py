@@ -11,6 +11,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 
+from redis import Redis
+from redis.client import Pipeline
 from redis.connection import AbstractConnection
 from rq.job import Job, JobStatus
 from rq.utils import utcformat
@@ -47,7 +49,7 @@ def fill_queue(queue_name: str, count: int, *, func: str = "tests.jobs.sample.re
 
 
 class RoundTrips:
-    """Counts what this process sends to Redis: round trips (one per command or per pipeline)."""
+    """What this process sent to Redis: round trips (one per command or per pipeline) and commands."""
 
     def __init__(self) -> None:
         self.count = 0
@@ -59,21 +61,31 @@ def count_round_trips() -> Iterator[RoundTrips]:
     """Count every request written to any Redis connection while the block runs.
 
     redis-py sends one command, or a whole pipeline, with one ``send_packed_command`` call and
-    then reads the replies: one call is one network round trip.
+    then reads the replies: one call is one network round trip. Commands are counted where they
+    are issued (a pipeline's stack, or a direct call).
     """
     counter = RoundTrips()
-    original = AbstractConnection.send_packed_command
+    send, execute, direct = AbstractConnection.send_packed_command, Pipeline.execute, Redis.execute_command
 
-    def counting(self, command, check_health=True):
+    def counting_send(self, command, check_health=True):
         counter.count += 1
-        counter.commands += len(command) if isinstance(command, list) else 1
-        return original(self, command, check_health)
+        return send(self, command, check_health)
 
-    AbstractConnection.send_packed_command = counting
+    def counting_execute(self, *args, **kwargs):
+        counter.commands += len(self.command_stack)
+        return execute(self, *args, **kwargs)
+
+    def counting_direct(self, *args, **kwargs):
+        counter.commands += 1
+        return direct(self, *args, **kwargs)
+
+    AbstractConnection.send_packed_command = counting_send
+    Pipeline.execute, Redis.execute_command = counting_execute, counting_direct
     try:
         yield counter
     finally:
-        AbstractConnection.send_packed_command = original
+        AbstractConnection.send_packed_command = send
+        Pipeline.execute, Redis.execute_command = execute, direct
 
 
 class Output:
