@@ -12,7 +12,8 @@ every call against the rate's own ``as_of``.
 Pairs: a stored pair (``base → quote``) is used as is, its inverse as ``1 / rate``, and any
 other pair through a base that quotes both (``rate(B→to) / rate(B→from)``), all with 34
 significant digits; when several paths exist the most recent wins (then: direct, inverse,
-cross in ``FX_BASE_CURRENCIES`` order). A derived pair is as old as its older leg.
+cross through the provider's own pivot, cross through the other bases in
+``FX_BASE_CURRENCIES`` order). A derived pair is as old as its older leg.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from redis.exceptions import RedisError
 
 from fx.currencies import normalize, quantum
 from fx.errors import RateUnavailable, UnknownCurrency
+from fx.providers import registry
 from fx.services.cache import CachedRate, epoch, read_rates, read_version
 
 logger = logging.getLogger(__name__)
@@ -42,6 +44,8 @@ CONTEXT = Context(prec=34, rounding=ROUND_HALF_EVEN, traps=[InvalidOperation, de
                                                             decimal.Overflow])
 ONE = Decimal(1)
 _NEVER = float("inf")
+
+_PIVOTS = {name: module.PIVOT for name, module in registry().items()}
 
 # A table entry is a tuple, indexed on the hot path:
 RATE, QUANTUM, EXPIRES, ROUNDING, AS_OF, PROVIDER, VIA, FROM, TO = range(9)
@@ -152,8 +156,11 @@ def _candidates(direct: dict[tuple[str, str], CachedRate], bases: list[str], f: 
             continue
         leg_f, leg_t = direct.get((base, f)), direct.get((base, t))
         if leg_f is not None and leg_t is not None:
-            provider = leg_t.provider if leg_t.provider == leg_f.provider else f"{leg_f.provider}+{leg_t.provider}"
-            found.append((min(leg_f.as_of, leg_t.as_of), 2 + n, CONTEXT.divide(leg_t.rate, leg_f.rate), provider,
+            same = leg_t.provider == leg_f.provider
+            provider = leg_t.provider if same else f"{leg_f.provider}+{leg_t.provider}"
+            # Through the provider's own pivot the legs are its numbers, not already-derived ones.
+            rank = 2 if same and _PIVOTS.get(provider) == base else 3 + n
+            found.append((min(leg_f.as_of, leg_t.as_of), rank, CONTEXT.divide(leg_t.rate, leg_f.rate), provider,
                           f"cross via {base}"))
     if not found:
         return None

@@ -63,6 +63,9 @@ class FxConvertCommandTests:
         assert "100 EUR = 16920 JPY" in out
         assert f"rate: 1 EUR = 169.2 JPY (ecb, as of {date.today():%Y-%m-%d} 00:00:00 UTC, direct)" in out
         assert "100 USD = 78.73 GBP" in run("fx_convert", "100", "usd", "gbp")
+        # Through the ECB's own pivot, not through USD's already-derived rates.
+        assert "100 CHF = 17146 JPY" in run("fx_convert", "100", "CHF", "JPY")
+        assert "cross via EUR" in run("fx_convert", "100", "CHF", "JPY")
 
     def test_it_converts_at_a_past_date(self):
         for day, rate in ((16, "1.09"), (17, "1.10")):

@@ -15,6 +15,7 @@ from fx.services import convert, rates_refresh
 from fx.services.cache import read_rates
 from tests.fx import feeds
 from tests.fx.conftest import ECB_PATH, FIXER_KEY, FIXER_PATH, OXR_APP_ID, OXR_PATH, calls, serve_ecb
+from tests.workers import wait_for
 
 pytestmark = pytest.mark.django_db
 
@@ -126,10 +127,11 @@ class TransientErrorTests:
         settings.FX_HTTP_TIMEOUT = 0.3
 
         seen = []
+        release = threading.Event()
 
         def slow(request):
             seen.append(request.args["app_id"])
-            time.sleep(0.8)
+            release.wait(5)  # hangs past the client's timeout
             from werkzeug import Response
 
             return Response(feeds.oxr_json(), content_type="application/json")
@@ -137,8 +139,11 @@ class TransientErrorTests:
         providers.expect_request(OXR_PATH).respond_with_handler(slow)
         serve_ecb(providers)
         result = rates_refresh()
-        assert len(seen) == 2  # (the server logs a request only once its slow handler returns)
+        release.set()
+        assert len(seen) == 2
         assert result.provider == "ecb"
+        # Let the hung handlers finish, so their requests are logged in this test, not the next.
+        wait_for(lambda: calls(providers, OXR_PATH) == 2, timeout=10, what="the hung handlers to return")
         assert "timed out" in result.skipped[0] and OXR_APP_ID not in result.skipped[0]
 
     @pytest.mark.parametrize("body", [feeds.truncated(feeds.ecb_xml()), feeds.HTML_502, feeds.BILLION_LAUGHS])
