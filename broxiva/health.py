@@ -234,9 +234,13 @@ def liveness() -> tuple[bool, dict[str, str]]:
 
     from broxiva.connections import get_redis
 
+    def database() -> None:
+        with db.cursor() as cursor:
+            cursor.execute("SELECT 1")
+
     checks: dict[str, str] = {}
     probes = {
-        "database": lambda: db.cursor().execute("SELECT 1"),
+        "database": database,
         "redis": lambda: get_redis().ping(),
         "queueRedis": lambda: connection().ping(),
     }

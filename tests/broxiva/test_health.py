@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -12,6 +14,7 @@ from rq.utils import utcformat
 from broxiva.queues import PRIORITY_ORDER, enqueue, get_queue
 from tests.broxiva.ops_helpers import count_round_trips, fill_queue
 from tests.jobs.sample import record
+from tests.workers import ROOT, worker_env
 
 
 def live_worker(*queues: str, last_heartbeat: datetime | None = None) -> Worker:
@@ -193,3 +196,23 @@ class LivenessTests:
         assert response.status_code == 503
         assert response.json()["checks"]["redis"] == "error: ConnectionError"
         assert "127.0.0.1:1" not in response.content.decode()
+
+
+class OperationsSettingsTests:
+    def settings_error(self, **env: str) -> str:
+        code = "import django; django.setup()"
+        result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=worker_env(**env), capture_output=True,
+                                text=True)
+        assert result.returncode != 0
+        return result.stderr.strip().splitlines()[-1]
+
+    def test_it_refuses_a_warning_threshold_above_its_critical_one(self):
+        assert self.settings_error(HEALTH_FAILED_WARNING="300").endswith(
+            "HEALTH_FAILED_WARNING must not be above HEALTH_FAILED_CRITICAL."
+        )
+
+    def test_it_refuses_an_unknown_log_format_or_a_bad_number(self):
+        assert "LOG_FORMAT='xml' is not one of text, json" in self.settings_error(LOG_FORMAT="xml")
+        assert "WORKER_MAINTENANCE_INTERVAL='soon' is not an integer" in self.settings_error(
+            WORKER_MAINTENANCE_INTERVAL="soon"
+        )
