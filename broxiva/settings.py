@@ -216,7 +216,8 @@ JOB_MAX_DEFERRALS = env_int("JOB_MAX_DEFERRALS", 100, minimum=1)
 FX_ECB_URL = env_str("FX_ECB_URL", "https://www.ecb.europa.eu/stats/eurofxref/eurofxref-daily.xml")
 OPEN_EXCHANGE_RATES_URL = env_str("OPEN_EXCHANGE_RATES_URL", "https://openexchangerates.org/api")
 OPEN_EXCHANGE_RATES_APP_ID = env_str("OPEN_EXCHANGE_RATES_APP_ID")
-# Calls a month the plan allows (free plan: 1,000), paced evenly over 31 days; 0 = no limit.
+# Calls a month the plan allows (free plan: 1,000): a tenth usable at once, the rest paced evenly
+# (never more than this in any 31 days); 0 = no limit.
 OPEN_EXCHANGE_RATES_MONTHLY_BUDGET = env_int("OPEN_EXCHANGE_RATES_MONTHLY_BUDGET", 1000, minimum=0)
 # The free plan only serves plain HTTP (https gives error 105): set http://data.fixer.io/api for it.
 FIXER_URL = env_str("FIXER_URL", "https://data.fixer.io/api")

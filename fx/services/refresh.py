@@ -85,8 +85,10 @@ def budget_limiter(module: Any) -> RateLimiter | None:
     if budget <= 0:
         return None
     # GCRA admits burst + 1 at once and then one per interval: limit = budget - burst - 1 keeps
-    # any 31-day window at or under the budget while allowing a few forced refreshes in a row.
-    burst = min(max(budget // 100, 0), budget - 1)
+    # any 31-day window at or under the budget. A tenth of it as burst lets forced refreshes and
+    # retries run without waiting; the rest is paced (1,000: one call per ~50 min, under the
+    # hourly cadence that the 1-hour cache gives the 15-minute schedule).
+    burst = min(budget // 10, budget - 1)
     return RateLimiter(f"fx:{module.NAME}:budget", max(budget - burst - 1, 1), BUDGET_PERIOD_SECONDS, burst=burst)
 
 
@@ -97,8 +99,13 @@ def _chain(provider: str | None) -> list[tuple[Any, bool]]:
     return [(providers.get(name), False) for name in settings.FX_PROVIDERS]
 
 
-def fetch_rates(*, provider: str | None = None, symbols: list[str] | None = None) -> tuple[ProviderRates, list[str]]:
+def fetch_rates(
+    *, provider: str | None = None, symbols: list[str] | None = None, force: bool = False
+) -> tuple[ProviderRates, list[str]]:
     """Return one provider's response and the errors of those the chain fell through.
+
+    A provider that answered 429 is skipped until its ``Retry-After`` has passed, unless
+    ``force`` (an operator's "fetch now"); the monthly budgets always apply.
 
     Raise ``RefreshFailed`` (permanent when a provider's error is, or nothing is configured),
     or ``RefreshDeferred`` when every failure was a rate limit.
@@ -113,7 +120,7 @@ def fetch_rates(*, provider: str | None = None, symbols: list[str] | None = None
                 raise RefreshFailed([ProviderNotConfigured(name, module.KEY_SETTING or name)])
             logger.debug("fx provider=%s skipped: not configured", name)
             continue
-        cooling = cache.cooldown_remaining(name)
+        cooling = 0.0 if force else cache.cooldown_remaining(name)
         if cooling > 0:
             errors.append(ProviderRateLimited(name, "still cooling down after a 429", retry_after=cooling))
             continue
@@ -209,14 +216,14 @@ def rates_refresh(
             if done is not None:
                 logger.info("fx refresh bases=%s served by a concurrent refresh", ",".join(bases))
                 return done
-            return _refresh_locked(bases, provider, targets)
+            return _refresh_locked(bases, provider, targets, force)
     except LockNotAcquired:
         raise RefreshInProgress("another FX refresh holds the lock; it will store the rates") from None
 
 
-def _refresh_locked(bases: list[str], provider: str | None, targets: list[str] | None) -> RefreshResult:
+def _refresh_locked(bases: list[str], provider: str | None, targets: list[str] | None, force: bool) -> RefreshResult:
     symbols = sorted(set(targets) | set(bases)) if targets else None
-    response, skipped = fetch_rates(provider=provider, symbols=symbols)
+    response, skipped = fetch_rates(provider=provider, symbols=symbols, force=force)
     fetched_at = timezone.now()
     tables, unavailable = rebase(response, bases, targets)
     if not tables:

@@ -173,10 +173,14 @@ class TransientErrorTests:
         with pytest.raises(RefreshDeferred) as info:
             rates_refresh()
         assert 119 <= info.value.retry_after <= 120
-        # Until Retry-After has passed the provider is not called again.
-        with pytest.raises(RefreshDeferred):
-            rates_refresh(force=True)
+        # Until Retry-After has passed a scheduled refresh does not call the provider again.
+        with pytest.raises(RefreshDeferred, match="cooling down"):
+            rates_refresh()
         assert calls(providers, FIXER_PATH) == 1
+        # An operator's forced refresh does.
+        with pytest.raises(RefreshDeferred, match="429"):
+            rates_refresh(force=True)
+        assert calls(providers, FIXER_PATH) == 2
 
     def test_it_falls_through_when_the_monthly_budget_is_paced(self, providers, settings):
         settings.OPEN_EXCHANGE_RATES_APP_ID = OXR_APP_ID
