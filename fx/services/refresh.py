@@ -208,8 +208,10 @@ def rates_refresh(
             return cached
     waiting_since = time.time()
     hold = float(settings.FX_REFRESH_DEADLINE) + 20
+    # Wait about as long as the holder's chain may take, but stay under the job's 60 s timeout.
+    wait = float(settings.FX_REFRESH_DEADLINE) + 10
     try:
-        with with_lock(LOCK_RESOURCE, ttl_seconds=hold, wait_time_ms=int(hold * 1000), keep_alive=True):
+        with with_lock(LOCK_RESOURCE, ttl_seconds=hold, wait_time_ms=int(wait * 1000), keep_alive=True):
             # A refresh that finished while we waited has just done our work: its data is newer
             # than our request, forced or not.
             done = _cached_result(bases, targets, provider, waiting_since)
@@ -233,7 +235,9 @@ def _refresh_locked(bases: list[str], provider: str | None, targets: list[str] |
                               tables=tables)
     fetched_epoch = fetched_at.timestamp()
     as_of_epoch = response.as_of.timestamp()
-    markers = [cache.Marker(b, fetched_epoch, as_of_epoch, response.provider) for b in tables]
+    # Only a full refresh marks the bases fresh: one limited to a few targets must not stop the
+    # next full one from fetching the rest.
+    markers = [] if targets else [cache.Marker(b, fetched_epoch, as_of_epoch, response.provider) for b in tables]
     cache.publish(outcome.published, markers=markers)
     from fx.services.rates import reset_local_cache
 

@@ -312,6 +312,14 @@ class CacheAndLockTests:
         assert calls(providers, ECB_PATH) == 3
 
 
+    def test_a_refresh_limited_to_targets_does_not_mark_the_bases_fresh(self, providers):
+        serve_ecb(providers)
+        result = rates_refresh(targets=["JPY"])
+        assert result.stored == {"USD": 1, "EUR": 1, "GBP": 1}  # JPY per base
+        assert rates_refresh().status == "stored"
+        assert calls(providers, ECB_PATH) == 2
+
+
 @pytest.mark.django_db(transaction=True)
 class ConcurrencyTests:
     def test_two_concurrent_refreshes_make_one_provider_call(self, providers):
