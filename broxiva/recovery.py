@@ -28,7 +28,7 @@ from typing import Any
 
 from django.conf import settings
 from rq import worker_registration
-from rq.job import Job
+from rq.job import Job, JobStatus
 from rq.queue import Queue
 from rq.registry import clean_registries
 from rq.utils import now
@@ -95,7 +95,9 @@ def recover_intermediate(queue: Queue, handle_failure: Callable[[Job, Queue, str
         if job_id in started:
             continue
         job = queue.fetch_job(job_id)
-        if job is None:
+        if job is None or job.get_status(refresh=False) != JobStatus.QUEUED:
+            # Gone, or already handled: a worker killed after registering the job as started
+            # leaves it here too, and the started registry's clean-up has retried or failed it.
             intermediate.remove(job_id)
             continue
         if intermediate.set_first_seen(job_id):
