@@ -67,7 +67,10 @@ class UTCScheduler(DjangoScheduler):
         from broxiva.queues import EnqueueError, enqueue
 
         try:
-            run_id = enqueue(job.meta["broxiva_queue"], job.func_name, *job.args, **job.kwargs)
+            run_id = enqueue(
+                job.meta["broxiva_queue"], job.func_name, *job.args,
+                at_front=bool(job.meta.get("broxiva_at_front")), **job.kwargs,
+            )
         except EnqueueError:
             # A broken entry must not stop the scheduler loop (which serves every other entry).
             logger.exception("periodic entry %s refused its job; fix the entry and re-register", schedule_id)

@@ -42,6 +42,9 @@ class Entry:
     cron: str | None = None
     interval: int | None = None
     kwargs: dict[str, Any] = field(default_factory=dict)
+    # Put each run at the front of its queue: for the platform's own checks, which must not
+    # wait behind the very backlog they are there to report.
+    at_front: bool = False
 
     def __post_init__(self) -> None:
         if not _ID.match(self.id):
@@ -59,29 +62,32 @@ class Entry:
 
     def fingerprint(self) -> str:
         body = json.dumps(
-            [self.queue, self.func, self.cron, self.interval, self.kwargs], sort_keys=True, default=str
+            [self.queue, self.func, self.cron, self.interval, self.kwargs, self.at_front], sort_keys=True, default=str
         )
         return hashlib.sha256(body.encode()).hexdigest()[:16]
 
 
 # The platform's own entries (queue health, retention) are added here by the kernel.
 SCHEDULES: list[Entry] = [
-    # Operations (broxiva.jobs). On "email", the highest-priority queue, so a backlog of bulk work
-    # cannot delay the check that reports it.
+    # Operations (broxiva.jobs). On "email", the highest-priority queue, and at the front of it, so
+    # neither bulk work nor an e-mail backlog can delay the check that reports it.
     Entry(
         "queue-health-check", "email", "broxiva.jobs.queue_health_check_job",
         "Evaluate queue health; alert on state changes",
         cron="* * * * *",  # every minute, at second 0 (UTC)
+        at_front=True,
     ),
     Entry(
         "retention-sweep", "email", "broxiva.jobs.retention_sweep_job",
         "Keep each queue's last keep_completed finished / keep_failed failed jobs",
         cron="* * * * *",  # every minute, at second 0 (UTC)
+        at_front=True,
     ),
     Entry(
         "recovery-sweep", "email", "broxiva.jobs.recovery_sweep_job",
         "Retry or fail jobs abandoned by dead workers, on every queue",
         cron="*/2 * * * *",  # every 2 minutes, on even minutes (UTC)
+        at_front=True,
     ),
 ]
 
@@ -153,7 +159,12 @@ def register(entries: list[Entry] | None = None, *, scheduler: UTCScheduler | No
             if job is not None:
                 scheduler.cancel(job)
                 job.delete()
-            meta = {TEMPLATE_META: entry.id, "broxiva_queue": entry.queue, "broxiva_fingerprint": entry.fingerprint()}
+            meta = {
+                TEMPLATE_META: entry.id,
+                "broxiva_queue": entry.queue,
+                "broxiva_fingerprint": entry.fingerprint(),
+                "broxiva_at_front": entry.at_front,
+            }
             common = {
                 "func": entry.func,
                 "kwargs": dict(entry.kwargs),

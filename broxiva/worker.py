@@ -43,9 +43,14 @@ class BroxivaWorker(Worker):
         super().handle_exception(job, *exc_info)
 
     def handle_job_failure(self, job: Any, queue: Any, started_job_registry: Any = None, exc_string: str = "") -> None:
-        deferral = sys.exc_info()[1]
-        if isinstance(deferral, DeferJob) and reschedule_deferred_job(self, job, queue, deferral):
+        error = sys.exc_info()[1]
+        if isinstance(error, DeferJob) and reschedule_deferred_job(self, job, queue, deferral=error):
             return
+        if getattr(error, "transient", None) is False and job.retries_left:
+            # A permanent error (bad credentials, invalid data: providers say so with
+            # ``transient=False``) stays permanent: fail the job now instead of burning retries.
+            self.log.info("job %s failed permanently, %d retries not used", job.id, job.retries_left)
+            job.retries_left = 0
         super().handle_job_failure(job, queue, started_job_registry=started_job_registry, exc_string=exc_string)
 
     # --- Operations (broxiva.recovery, broxiva.retention, broxiva.logging) ----------------------

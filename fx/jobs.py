@@ -10,13 +10,12 @@ import logging
 from typing import Any
 
 import pydantic
-from rq import get_current_job
 
 from broxiva.queues import JobPayload, payload
 from broxiva.ratelimit import DeferJob
 from fx import services
 from fx.currencies import normalize
-from fx.errors import RefreshDeferred, RefreshFailed, RefreshInProgress
+from fx.errors import RefreshDeferred, RefreshInProgress
 from fx.providers import PROVIDER_NAMES
 
 logger = logging.getLogger(__name__)
@@ -59,13 +58,6 @@ class FxRefreshJobData(JobPayload):
         return value
 
 
-def _no_retry() -> None:
-    """Make the worker fail the current job now instead of retrying it (a permanent error)."""
-    job = get_current_job()
-    if job is not None:
-        job.retries_left = 0
-
-
 @payload(FxRefreshJobData)
 def rates_refresh_job(data: FxRefreshJobData) -> dict[str, Any]:
     try:
@@ -76,8 +68,6 @@ def rates_refresh_job(data: FxRefreshJobData) -> dict[str, Any]:
         raise DeferJob(exc.retry_after, reason=str(exc)) from None
     except RefreshInProgress:
         return {"status": "skipped", "reason": "another refresh holds the lock"}
-    except RefreshFailed as exc:
-        if not exc.transient:
-            _no_retry()  # a bad key or an invalid base stays bad: fail now, burn no retries
-        raise
+    # A RefreshFailed propagates: transient ones are retried per the queue's policy; the worker
+    # fails permanent ones (transient=False: a bad key, an invalid base) at once.
     return result.as_dict()

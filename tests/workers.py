@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -53,8 +54,20 @@ def start_worker(*queues: str, burst: bool = False, scheduler: bool = True, extr
     if scheduler:
         cmd.append("--with-scheduler")
     cmd.extend(extra_args)
-    return subprocess.Popen(cmd, cwd=ROOT, env=env or worker_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            start_new_session=True)
+    # Output goes to an unlinked temporary file, not a pipe: a chatty worker would fill a pipe
+    # that nobody reads until stop() and block mid-job.
+    log = tempfile.TemporaryFile()
+    process = subprocess.Popen(cmd, cwd=ROOT, env=env or worker_env(), stdout=log, stderr=subprocess.STDOUT,
+                               start_new_session=True)
+    process.log = log  # type: ignore[attr-defined]
+    return process
+
+
+def output(process: subprocess.Popen) -> str:
+    """Return what a worker started by ``start_worker`` has printed so far."""
+    log = process.log  # type: ignore[attr-defined]
+    log.seek(0)
+    return log.read().decode(errors="replace")
 
 
 def stop(process: subprocess.Popen, *, timeout: float = 15) -> str:
@@ -66,8 +79,7 @@ def stop(process: subprocess.Popen, *, timeout: float = 15) -> str:
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
-    out = process.stdout.read().decode(errors="replace") if process.stdout else ""
-    return out
+    return output(process)
 
 
 @contextmanager

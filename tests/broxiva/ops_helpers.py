@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import threading
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,7 +17,7 @@ from rq.job import Job, JobStatus
 from rq.utils import utcformat
 
 from broxiva.queues import get_queue, job_options
-from tests.workers import start_worker, worker_env
+from tests.workers import output, start_worker, worker_env
 
 
 def fill_queue(queue_name: str, count: int, *, func: str = "tests.jobs.sample.record", args: tuple = ("x",),
@@ -89,24 +88,16 @@ def count_round_trips() -> Iterator[RoundTrips]:
 
 
 class Output:
-    """A worker's output, read as it is written: a worker that logs a lot would otherwise block
-    on a full pipe (64 KiB) and stop working until someone reads it."""
+    """What a worker started by ``tests.workers.start_worker`` has printed (it logs to a file)."""
 
     def __init__(self, process: subprocess.Popen) -> None:
-        self.lines: list[str] = []
-        self._thread = threading.Thread(target=self._read, args=(process,), daemon=True)
-        self._thread.start()
-
-    def _read(self, process: subprocess.Popen) -> None:
-        for line in iter(process.stdout.readline, b""):
-            self.lines.append(line.decode(errors="replace"))
+        self._process = process
 
     @property
     def text(self) -> str:
-        return "".join(self.lines)
+        return output(self._process)
 
     def join(self) -> str:
-        self._thread.join(timeout=10)
         return self.text
 
 

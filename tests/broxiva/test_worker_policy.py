@@ -8,7 +8,7 @@ from django.conf import settings
 from rq.job import JobStatus
 
 from broxiva.queues import enqueue, get_queue
-from tests.jobs.sample import always_fails, record, sleeps
+from tests.jobs.sample import always_fails, fails_permanently, record, sleeps
 from tests.workers import running_worker, start_worker, stop, wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
@@ -36,6 +36,15 @@ class RetryTests:
         assert job.get_status() == JobStatus.FAILED
         assert job.retries_left == 0
         assert "boom fx" in job.latest_result().exc_string
+
+    def test_it_fails_a_permanent_error_at_once_without_spending_retries(self):
+        job_id = enqueue("fx-refresh", fails_permanently, "perm")
+        failed = get_queue("fx-refresh").failed_job_registry
+        with running_worker("fx-refresh"):
+            wait_for(lambda: job_id in failed.get_job_ids(), timeout=30, what="the job to fail")
+        assert len(attempts("perm")) == 1
+        assert get_queue("fx-refresh").scheduled_job_registry.get_job_ids() == []
+        assert "invalid key for perm" in get_queue("fx-refresh").fetch_job(job_id).latest_result().exc_string
 
     def test_it_finishes_a_job_that_succeeds(self):
         job_id = enqueue("email", record, "hello")

@@ -43,3 +43,14 @@ class GreetingJobData(JobPayload):
 def greet_job(data: GreetingJobData) -> dict[str, str]:
     text = f"hello {data.name}"
     return {"text": text.upper() if data.shout else text}
+
+
+class BadCredentials(Exception):
+    """What a provider raises for an error that retrying cannot fix."""
+
+    transient = False
+
+
+def fails_permanently(marker: str) -> None:
+    _log(f"test:attempts:{marker}", repr(time.time()))
+    raise BadCredentials(f"invalid key for {marker}")
