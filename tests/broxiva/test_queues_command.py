@@ -8,18 +8,8 @@ from django.core.management import call_command
 
 from broxiva.queues import enqueue, get_queue
 from broxiva.schedules import Entry
+from tests.broxiva.test_queues import QUEUE_TABLE as DESIGN_TABLE
 from tests.jobs.sample import always_fails, record
-
-DESIGN_TABLE = {
-    # name: (attempts, backoff base, max delay); defaults: timeout 60 s unless long, keep 100/500
-    "fx-refresh": (3, 5, 60),
-    "translation": (3, 10, 300),
-    "product-sync": (5, 30, 600),
-    "sitemap-generation": (3, 60, 600),
-    "domain-verification": (10, 60, 3600),
-    "email": (3, 10, None),
-    "notification": (3, 10, None),
-}
 
 
 def run(*args: str) -> str:
