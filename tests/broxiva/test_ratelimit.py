@@ -155,7 +155,10 @@ class DeferredJobWorkerTests:
         attempts_budget = policy("fx-refresh").attempts - 1
         with running_worker("fx-refresh"):
             wait_for(lambda: len(job_runs("once")) == 1, timeout=30, what="the first run")
-            # Between the runs the job waits in the scheduled registry, not as a failure.
+            # Between the runs the job waits in the scheduled registry, not as a failure. (The
+            # run is logged before the job raises: give the worker a moment to handle it.)
+            wait_for(lambda: queue.fetch_job(job_id).get_status() != JobStatus.STARTED, timeout=10,
+                     what="the worker to handle the deferral")
             job = queue.fetch_job(job_id)
             assert job.get_status() == JobStatus.SCHEDULED
             assert job.retries_left == attempts_budget
