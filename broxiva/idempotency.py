@@ -10,9 +10,13 @@ A key moves ``new`` → ``processing`` → ``done``:
 - A ``processing`` claim expires after ``IDEMPOTENCY_PROCESSING_TTL`` (≤ 1 h by default): a
   processor that died does not block the key until the 24 h TTL runs out.
 
-The claim value carries a random token (``ClaimResult.token``). ``complete``/``release`` given
-that token act only on their own claim, so a slow processor whose claim expired and was taken
-over cannot free or finish the newcomer's claim. ``claim()`` and ``@idempotent`` always pass it.
+The claim value carries a random token (``ClaimResult.token``). ``complete``/``release`` act
+only on their own claim, so a slow processor whose claim expired and was taken over cannot free
+or finish the newcomer's claim. ``claim()`` and ``@idempotent`` pass the token; a bare
+``complete(key)`` / ``release(key)`` uses the token of this thread's own claim on ``key`` (the
+seed's call pattern), and acts on any claim only when this thread never claimed ``key``.
+A processor that completes after its claim expired, when nobody took the key over, still marks
+it done: the work was done, so a replay must not run it again.
 
 Keys are colon-namespaced (``webhook:shopify:<event id>``), stored as
 ``idempotency:[tenant:]webhook:shopify:<event id>``; each segment is checked by ``broxiva.keys``.
@@ -23,6 +27,8 @@ from __future__ import annotations
 import functools
 import logging
 import secrets
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -51,12 +57,14 @@ return false
 
 # KEYS[1] key; ARGV[1] token ('' = any claim); ARGV[2] done TTL (s), '0' = the claim's own TTL;
 # ARGV[3] TTL when the claim is gone and none was given. Return 1 when the key is (now) done.
+# A token completes its own claim or a key nobody holds any more (its claim expired and was not
+# taken over), never another caller's claim.
 _COMPLETE = """
 local current = redis.call('GET', KEYS[1])
 if current == 'done' then return 1 end
 local claim_ttl, token
 if current then claim_ttl, token = string.match(current, '^processing:(%d+):(.+)$') end
-if ARGV[1] ~= '' and token ~= ARGV[1] then return 0 end
+if ARGV[1] ~= '' and current and token ~= ARGV[1] then return 0 end
 local ttl = tonumber(ARGV[2])
 if ttl <= 0 then ttl = tonumber(claim_ttl) or tonumber(ARGV[3]) end
 redis.call('SET', KEYS[1], 'done', 'EX', ttl)
@@ -83,6 +91,32 @@ class ClaimResult:
     state: State
     key: str
     token: str | None = None
+
+
+class _OwnClaims(threading.local):
+    """This thread's recent claims (Redis key → token), so a bare ``complete(key)`` / ``release(key)``
+    acts only on the caller's own claim. Bounded: only the time between a claim and its end matters."""
+
+    limit = 1024
+
+    def __init__(self) -> None:
+        self.tokens: OrderedDict[str, str] = OrderedDict()
+
+    def remember(self, redis_key: str, token: str) -> None:
+        self.tokens[redis_key] = token
+        self.tokens.move_to_end(redis_key)
+        while len(self.tokens) > self.limit:
+            self.tokens.popitem(last=False)
+
+    def token(self, redis_key: str, given: str | None) -> str:
+        return given or self.tokens.get(redis_key) or ""
+
+    def forget(self, redis_key: str, token: str) -> None:
+        if token and self.tokens.get(redis_key) == token:
+            del self.tokens[redis_key]
+
+
+_own_claims = _OwnClaims()
 
 
 @functools.cache
@@ -112,6 +146,7 @@ def try_acquire_lock(key: Name, *, ttl_seconds: int = 86400, tenant: Any = None)
         keys=[redis_key], args=[f"{PROCESSING}:{ttl_seconds}:{token}", processing_ttl], client=client
     )
     if current is None:
+        _own_claims.remember(redis_key, token)
         return ClaimResult(acquired=True, state="new", key=redis_key, token=token)
     state: State = DONE if current == DONE.encode() else PROCESSING
     logger.debug("idempotency key already %s key=%s", state, redis_key)
@@ -121,24 +156,33 @@ def try_acquire_lock(key: Name, *, ttl_seconds: int = 86400, tenant: Any = None)
 def complete(key: Name, *, token: str | None = None, ttl_seconds: int | None = None, tenant: Any = None) -> bool:
     """Mark ``key`` done for ``ttl_seconds`` (default: the TTL it was claimed with). Return True if done.
 
-    With ``token``, only that claim is completed: False if the claim expired or is another's.
+    With ``token`` (default: this thread's own claim on ``key``, if any), only that claim is
+    completed: False if another caller holds the key now. A key nobody holds is marked done.
     """
     if ttl_seconds is not None and (not isinstance(ttl_seconds, int) or ttl_seconds < 1):
         raise ValueError("ttl_seconds must be a positive whole number of seconds")
     redis_key = idempotency_key(key, tenant=tenant)
-    done = _script(_COMPLETE)(
-        keys=[redis_key], args=[token or "", ttl_seconds or 0, ttl("idempotency")], client=get_redis()
+    token = _own_claims.token(redis_key, token)
+    done = bool(
+        _script(_COMPLETE)(keys=[redis_key], args=[token, ttl_seconds or 0, ttl("idempotency")], client=get_redis())
     )
-    return bool(done)
+    if done:
+        _own_claims.forget(redis_key, token)
+    return done
 
 
 def release(key: Name, *, token: str | None = None, tenant: Any = None) -> bool:
     """Free a ``processing`` claim so the key can be claimed again; a ``done`` key stays done.
 
-    With ``token``, only that claim is freed. Return True if a claim was freed.
+    With ``token`` (default: this thread's own claim on ``key``, if any), only that claim is
+    freed. Return True if a claim was freed.
     """
     redis_key = idempotency_key(key, tenant=tenant)
-    return bool(_script(_RELEASE)(keys=[redis_key], args=[token or ""], client=get_redis()))
+    token = _own_claims.token(redis_key, token)
+    released = bool(_script(_RELEASE)(keys=[redis_key], args=[token], client=get_redis()))
+    if released:
+        _own_claims.forget(redis_key, token)
+    return released
 
 
 @contextmanager
@@ -164,8 +208,8 @@ def claim(key: Name, *, ttl_seconds: int = 86400, tenant: Any = None) -> Iterato
         except Exception:  # the claim still expires by itself; keep the block's own error
             logger.warning("idempotency release failed key=%s", result.key, exc_info=True)
         raise
-    if not complete(key, token=result.token, tenant=tenant):
-        logger.warning("idempotency claim expired before completion key=%s", result.key)
+    if not complete(key, token=result.token, ttl_seconds=ttl_seconds, tenant=tenant):
+        logger.warning("idempotency claim expired and was taken over before completion key=%s", result.key)
 
 
 F = TypeVar("F", bound=Callable[..., Any])

@@ -82,6 +82,35 @@ class ClaimLifecycleTests:
         assert try_acquire_lock(EVENT).state == "processing"
         assert complete(EVENT, token=current.token) is True
 
+    def test_a_bare_release_or_complete_after_the_claim_expired_leaves_the_successors_claim(self, settings):
+        # The issue's own API: try_acquire_lock, then release(key) / complete(key) without a token.
+        # The claim expired while "processing" and another process took over: this slow processor
+        # must neither free nor finish the newcomer's claim.
+        settings.IDEMPOTENCY_PROCESSING_TTL = 1
+        assert try_acquire_lock(EVENT).acquired
+        wait_for(lambda: not get_redis().exists(REDIS_KEY), timeout=5, what="claim expiry")
+        assert run_processes(_claim, 1) == [(True, "new")]
+        successor = get_redis().get(REDIS_KEY)
+        assert release(EVENT) is False
+        assert complete(EVENT) is False
+        assert get_redis().get(REDIS_KEY) == successor
+
+    def test_a_bare_release_and_complete_still_act_on_the_callers_own_claim(self):
+        assert try_acquire_lock(EVENT).acquired
+        assert release(EVENT) is True
+        assert try_acquire_lock(EVENT).acquired
+        assert complete(EVENT) is True
+        assert try_acquire_lock(EVENT).state == "done"
+
+    def test_a_processor_that_finishes_after_its_claim_expired_still_marks_the_key_done(self, settings):
+        # Nobody took the expired claim over: the work is done, so a replay must not run it again.
+        settings.IDEMPOTENCY_PROCESSING_TTL = 1
+        with claim(EVENT, ttl_seconds=600) as result:
+            assert result.acquired
+            wait_for(lambda: not get_redis().exists(REDIS_KEY), timeout=5, what="claim expiry")
+        assert try_acquire_lock(EVENT).state == "done"
+        assert 590 < get_redis().ttl(REDIS_KEY) <= 600
+
     def test_tenants_have_separate_keys(self, acme, globex):
         assert try_acquire_lock(EVENT, tenant=acme).key == "idempotency:acme:webhook:shopify:evt_123"
         assert try_acquire_lock(EVENT, tenant=globex).acquired
