@@ -16,6 +16,7 @@ Resources are colon-namespaced names (``schedules:register``, ``fx:refresh:USD``
 from __future__ import annotations
 
 import logging
+import math
 import secrets
 import threading
 from collections.abc import Iterator
@@ -66,8 +67,10 @@ def _lock(key: str, ttl_seconds: float | None) -> Lock:
 
 
 def _check_ttl(ttl_seconds: float) -> None:
-    if not ttl_seconds or ttl_seconds < 0.001:
-        raise ValueError("ttl_seconds must be at least 0.001: a lock without expiry outlives a crashed holder")
+    if not math.isfinite(ttl_seconds) or ttl_seconds < 0.001:
+        raise ValueError(
+            "ttl_seconds must be a finite number, at least 0.001: a lock without expiry outlives a crashed holder"
+        )
 
 
 def acquire_lock(resource: Name, *, ttl_seconds: float = 30, wait_time_ms: int = 0, tenant: Any = None) -> LockResult:

@@ -75,8 +75,8 @@ class RateLimiter:
         self.parts = split_name(name)
         if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
             raise ValueError("limit must be a positive integer")
-        if not period_seconds or period_seconds <= 0:
-            raise ValueError("period_seconds must be positive")
+        if isinstance(period_seconds, bool) or not math.isfinite(period_seconds) or period_seconds <= 0:
+            raise ValueError("period_seconds must be a positive, finite number")
         if burst is not None and (isinstance(burst, bool) or not isinstance(burst, int) or burst < 0):
             raise ValueError("burst must be None or a non-negative integer")
         self.name = ":".join(self.parts)
@@ -134,7 +134,7 @@ def retry_after_seconds(value: str | None, *, default: float = 60, maximum: floa
     if value is None or not value.strip():
         return min(default, maximum)
     text = value.strip()
-    if text.isdigit():
+    if text.isascii() and text.isdigit():  # RFC 9110 delay-seconds; "²".isdigit() too, but float() refuses it
         return min(float(text), maximum)
     try:
         when = email.utils.parsedate_to_datetime(text)

@@ -118,9 +118,13 @@ class AcquireReleaseTests:
         with pytest.raises(ValueError):
             acquire_lock(resource)
 
-    def test_it_refuses_a_lock_without_expiry(self):
-        with pytest.raises(ValueError):
-            acquire_lock("res", ttl_seconds=0)
+    @pytest.mark.parametrize("ttl_seconds", [0, -1, 0.0001, float("nan"), float("inf")])
+    def test_it_refuses_a_lock_without_a_usable_expiry(self, ttl_seconds):
+        with pytest.raises(ValueError, match="ttl_seconds"):
+            acquire_lock("res", ttl_seconds=ttl_seconds)
+        held = acquire_lock("res")
+        with pytest.raises(ValueError, match="ttl_seconds"):
+            extend_lock("res", held.lock_id, ttl_seconds)
 
 
 class WithLockTests:

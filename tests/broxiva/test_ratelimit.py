@@ -108,7 +108,7 @@ class GCRATests:
         "args",
         [
             ("a b", 1, 1), ("x:", 1, 1), ("x", 0, 1), ("x", 1.5, 1), ("x", 1, 0), ("x", 1, 1, -1), ("x", 1, 1, 1.5),
-            ("x", 2_000_000, 1), (("shopify", "a:b"), 1, 1),
+            ("x", 2_000_000, 1), (("shopify", "a:b"), 1, 1), ("x", 1, float("nan")), ("x", 1, float("inf")),
         ],
     )
     def test_it_refuses_bad_arguments(self, args):
@@ -139,6 +139,9 @@ class DeferTests:
         assert retry_after_seconds("soon", default=30) == 30
         assert retry_after_seconds("-5", default=30) == 30
         assert retry_after_seconds("999999") == 3600  # capped
+        # Headers arrive decoded as Latin-1: "²" is a digit to str.isdigit() but not to float().
+        assert retry_after_seconds("\u00b2", default=30) == 30
+        assert retry_after_seconds("\u0661\u0662", default=30) == 30  # Arabic-Indic digits are not HTTP
         assert defer_for_retry_after("7").seconds == 7
 
 
