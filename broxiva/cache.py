@@ -28,19 +28,36 @@ logger = logging.getLogger(__name__)
 T = TypeVar("T")
 _MISSING = object()
 
+# Categories of the coordination primitives, not cache entries: deleting or overwriting one of
+# their keys through the cache would release a lock or an idempotency claim without its token.
+NOT_CACHED = frozenset({"lock", "idempotency", "ratelimit"})
+
 
 def key_ttl(key: str, *, category: str | None = None) -> int:
     """Return the TTL of ``key`` from the table: ``category``'s, or that of the key's own prefix.
 
-    Raise ValueError for a key not built by ``build_key`` or one outside ``category``.
+    Raise ValueError for a key not built by ``build_key``, a lock/idempotency/rate-limit key, or
+    one outside ``category``.
     """
     parts = split_name(key)
     prefix = parts[0]
     if prefix not in CATEGORIES or len(parts) < 2:
         raise ValueError(f"{key!r} is not a key from broxiva.keys.build_key")
+    if prefix in NOT_CACHED:
+        raise ValueError(f"{key!r} belongs to broxiva's {prefix} primitive, not to the cache")
     if category is not None and category != prefix:
         raise ValueError(f"{key!r} is not in category {category!r}")
     return ttl(prefix)
+
+
+def _expiry(key: str, *, category: str | None, ttl_seconds: int | None) -> int:
+    table_ttl = key_ttl(key, category=category)
+    if ttl_seconds is None:
+        return table_ttl
+    # Redis's EX takes whole seconds: a float would be refused at write time and look like an outage.
+    if isinstance(ttl_seconds, bool) or not isinstance(ttl_seconds, int) or ttl_seconds < 1:
+        raise ValueError("ttl_seconds must be a whole number of seconds, at least 1: cache entries always expire")
+    return ttl_seconds
 
 
 def _read(key: str) -> tuple[Any, bool]:
@@ -68,10 +85,7 @@ def get_value(key: str, default: Any = None) -> Any:
 
 def set_value(key: str, value: Any, *, category: str | None = None, ttl_seconds: int | None = None) -> bool:
     """Cache ``value`` (JSON) for the key's TTL. Return False if Redis refused the write."""
-    table_ttl = key_ttl(key, category=category)
-    seconds = ttl_seconds if ttl_seconds is not None else table_ttl
-    if seconds < 1:
-        raise ValueError("ttl_seconds must be at least 1: cache entries always expire")
+    seconds = _expiry(key, category=category, ttl_seconds=ttl_seconds)
     payload = json.dumps(value, separators=(",", ":"))  # TypeError for values JSON cannot hold
     try:
         get_redis().set(key, payload, ex=seconds)
@@ -88,13 +102,13 @@ def get_or_set(
 
     ``loader`` exceptions propagate and nothing is cached. ``None`` is cached like any value.
     """
-    table_ttl = key_ttl(key, category=category)
+    seconds = _expiry(key, category=category, ttl_seconds=ttl_seconds)
     value, reachable = _read(key)
     if value is not _MISSING:
         return value
     value = loader()
     if reachable:  # after a failed read, a write would only wait out another timeout
-        set_value(key, value, ttl_seconds=ttl_seconds if ttl_seconds is not None else table_ttl)
+        set_value(key, value, ttl_seconds=seconds)
     return value
 
 

@@ -7,7 +7,10 @@ import pytest
 
 from broxiva.cache import delete, get_or_set, get_value, set_value
 from broxiva.connections import get_redis
+from broxiva.idempotency import try_acquire_lock
 from broxiva.keys import build_key
+from broxiva.locks import acquire_lock
+from broxiva.ratelimit import RateLimiter
 
 RATES = build_key("fx", "rates", "USD")
 
@@ -69,6 +72,33 @@ class GetOrSetTests:
                 get_or_set(key, Loader(1))
         with pytest.raises(ValueError):
             get_or_set(RATES, Loader(1), category="translation")
+
+    def test_it_refuses_coordination_keys(self):
+        # A lock, claim or limiter key is not a cache entry: deleting or overwriting one through
+        # the cache would release a lock or a claim without its token.
+        held = acquire_lock("res")
+        claimed = try_acquire_lock("webhook:shopify:evt_1")
+        limiter = RateLimiter("test:cache", 1, 60)
+        limiter.acquire()
+        for key in (held.key, claimed.key, limiter.key()):
+            before = get_redis().get(key)
+            with pytest.raises(ValueError):
+                delete(key)
+            with pytest.raises(ValueError):
+                set_value(key, 1)
+            with pytest.raises(ValueError):
+                get_or_set(key, Loader(1))
+            assert get_redis().get(key) == before
+
+    @pytest.mark.parametrize("seconds", [1.5, 0, -1, True, "60"])
+    def test_it_refuses_a_ttl_redis_cannot_take_before_loading(self, seconds):
+        loader = Loader(1)
+        with pytest.raises(ValueError):
+            get_or_set(RATES, loader, ttl_seconds=seconds)
+        with pytest.raises(ValueError):
+            set_value(RATES, 1, ttl_seconds=seconds)
+        assert loader.calls == 0
+        assert not get_redis().exists(RATES)
 
     def test_it_refuses_values_json_cannot_hold(self):
         with pytest.raises(TypeError):
