@@ -38,42 +38,54 @@ logger = logging.getLogger(__name__)
 # so it never blocks Redis for long.
 TRIM_BATCH = 1000
 
-_TRIM = """
+# A registry entry whose job hash says queued/started/scheduled/deferred is stale: RQ leaves a
+# finished or failed job's id in its registry when a new job is enqueued under the same id, and
+# the hash is then that live job's. Such an entry is dropped, the job's data never deleted.
+_LIVE = """
+local LIVE = {queued = true, started = true, scheduled = true, deferred = true}
+"""
+
+_TRIM = _LIVE + """
 if ARGV[6] ~= '' then
   -- RQ scores in whole seconds; re-score the job just ended with the exact time so the jobs
   -- of one second are kept or dropped in the order they ended (XX: only if it is in here).
   redis.call('ZADD', KEYS[1], 'XX', ARGV[7], ARGV[6])
 end
 local excess = redis.call('ZCARD', KEYS[1]) - tonumber(ARGV[1])
-if excess <= 0 then return {} end
+if excess <= 0 then return {0, {}} end
 if excess > tonumber(ARGV[2]) then excess = tonumber(ARGV[2]) end
 local popped = redis.call('ZPOPMIN', KEYS[1], excess)
 local ids = {}
 for i = 1, #popped, 2 do
   local id = popped[i]
-  ids[#ids + 1] = id
   local job = ARGV[3] .. id
-  redis.call('DEL', job, job .. ':dependents', job .. ':dependencies', ARGV[4] .. id, ARGV[5] .. id)
+  if not LIVE[redis.call('HGET', job, 'status')] then
+    ids[#ids + 1] = id
+    redis.call('DEL', job, job .. ':dependents', job .. ':dependencies', ARGV[4] .. id, ARGV[5] .. id)
+  end
 end
-return ids
+return {#popped / 2, ids}
 """
 
 # Same deletion for chosen ids; a job no longer in the registry (requeued, or deleted by
-# someone else meanwhile) is left alone.
-_DELETE = """
+# someone else meanwhile), or live again under the same id, is left alone.
+_DELETE = _LIVE + """
 local deleted = 0
 for i = 1, #ARGV - 3 do
   local id = ARGV[i + 3]
+  local job = ARGV[1] .. id
   if redis.call('ZREM', KEYS[1], id) == 1 then
-    local job = ARGV[1] .. id
-    redis.call('DEL', job, job .. ':dependents', job .. ':dependencies', ARGV[2] .. id, ARGV[3] .. id)
-    deleted = deleted + 1
+    if not LIVE[redis.call('HGET', job, 'status')] then
+      redis.call('DEL', job, job .. ':dependents', job .. ':dependencies', ARGV[2] .. id, ARGV[3] .. id)
+      deleted = deleted + 1
+    end
   end
 end
 return deleted
 """
 
 STATES = {"finished": FinishedJobRegistry, "failed": FailedJobRegistry}
+_LIVE_STATUSES = {b"queued", b"started", b"scheduled", b"deferred"}
 
 
 def _prefixes() -> list[str]:
@@ -102,9 +114,9 @@ def trim_registry(client: Redis, key: str, keep: int) -> list[str]:
     script = _script(client, _TRIM)
     deleted: list[str] = []
     while True:
-        batch = script(keys=[key], args=[keep, TRIM_BATCH, *_prefixes(), "", ""], client=client)
+        popped, batch = script(keys=[key], args=[keep, TRIM_BATCH, *_prefixes(), "", ""], client=client)
         deleted.extend(i.decode() if isinstance(i, bytes) else i for i in batch)
-        if len(batch) < TRIM_BATCH:
+        if popped < TRIM_BATCH:
             return deleted
 
 
@@ -201,10 +213,12 @@ def jobs_older_than(queue_name: str, state: str, seconds: float, client: Redis |
             return old
         with client.pipeline(transaction=False) as pipe:
             for job_id, _ in entries:
-                pipe.hmget(Job.redis_job_namespace_prefix + job_id.decode(), ["ended_at", ttl_field])
+                pipe.hmget(Job.redis_job_namespace_prefix + job_id.decode(), ["ended_at", ttl_field, "status"])
             rows = pipe.execute()
         for (job_id, score), fields in zip(entries, rows, strict=True):
-            age = _age_seconds(now, score, fields, default_ttl)
+            if fields[2] in _LIVE_STATUSES:  # a stale entry: the id belongs to a live job now
+                continue
+            age = _age_seconds(now, score, fields[:2], default_ttl)
             if age is not None and age > seconds:
                 old.append(job_id.decode())
         start += batch

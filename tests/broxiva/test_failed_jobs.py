@@ -143,6 +143,22 @@ class CleanJobsTests:
         assert "deleted 1 finished job(s)" in out
         assert sorted(FinishedJobRegistry(queue=get_queue("email")).get_job_ids(cleanup=False)) == sorted(ids[1:])
 
+    def test_it_leaves_a_job_enqueued_again_under_the_same_id_alone(self):
+        [job_id] = failed_jobs(1)
+        queue = get_queue("fx-refresh")
+        failed_key = FailedJobRegistry(queue=queue).key
+        # It failed two days ago (the registry's score is its expiry: end + failure TTL) ...
+        queue.connection.zincrby(failed_key, -48 * 3600, job_id)
+        # ... and a new job is enqueued under its id now: RQ keeps the stale failed entry.
+        enqueue("fx-refresh", record, "second run", job_id=job_id)
+
+        out = command("clean_jobs", "fx-refresh", "--older-than", "24h")
+
+        assert out == "deleted 0 failed job(s) older than 24h from fx-refresh\n"
+        assert queue.job_ids == [job_id] and queue.fetch_job(job_id).get_status() == JobStatus.QUEUED
+        run_burst("fx-refresh")
+        assert queue.fetch_job(job_id).return_value() == "second run"
+
     def test_it_refuses_a_bad_duration_or_state(self):
         with pytest.raises(CommandError, match="'24 hours' is not a duration such as 90s, 30m, 24h or 7d"):
             command("clean_jobs", "fx-refresh", "--older-than", "24 hours")

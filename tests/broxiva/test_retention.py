@@ -5,15 +5,16 @@ from __future__ import annotations
 import threading
 
 import pytest
-from rq.job import Job
+from rq import SimpleWorker
+from rq.job import Job, JobStatus
 from rq.registry import FailedJobRegistry, FinishedJobRegistry
 
 from broxiva import jobs
-from broxiva.queues import enqueue_many, get_queue, policy
+from broxiva.queues import enqueue, enqueue_many, get_queue, policy
 from broxiva.retention import jobs_older_than, trim_queue
 from broxiva.schedules import SCHEDULES
 from tests.broxiva.ops_helpers import drained, fill_queue
-from tests.jobs.sample import record
+from tests.jobs.sample import always_fails, record
 from tests.workers import start_worker, stop
 
 
@@ -25,9 +26,12 @@ def job_data_keys(connection, job_id: str) -> list[str]:
 def finish(queue_name: str, ids: list[str], registry_class=FinishedJobRegistry, *, first_score: int = 1_000_000):
     """Put jobs in a registry in this order (oldest first), scored as RQ does (expiry time)."""
     queue = get_queue(queue_name)
+    status = JobStatus.FINISHED if registry_class is FinishedJobRegistry else JobStatus.FAILED
     with queue.connection.pipeline() as pipe:
         pipe.delete(queue.key)  # they are no longer waiting
         pipe.zadd(registry_class(queue=queue).key, {job_id: first_score + n for n, job_id in enumerate(ids)})
+        for job_id in ids:
+            pipe.hset(Job.key_for(job_id), "status", status.value)
         pipe.execute()
 
 
@@ -89,6 +93,34 @@ class TrimTests:
 
         kept = FinishedJobRegistry(queue=get_queue("translation")).get_job_ids(cleanup=False)
         assert kept == ids[300:]
+
+    def test_it_never_deletes_a_job_that_is_waiting_again_under_the_same_id(self, settings):
+        # RQ leaves a finished job's id in the finished registry when a new job is enqueued under
+        # the same id; the registry entry is stale, the job hash belongs to the waiting job.
+        settings.QUEUE_OVERRIDES = {"email": {"keep_completed": 1, "keep_failed": 1}}
+        queue = get_queue("email")
+        enqueue("email", record, "first run", job_id="nightly-digest")
+        enqueue("email", record, "newer")
+        for job_id in (enqueue("email", always_fails, "f-old", job_id="nightly-report"),
+                       enqueue("email", always_fails, "f-newer")):
+            queue.connection.hset(Job.key_for(job_id), "retries_left", 0)  # last attempt: straight to failed
+        SimpleWorker([queue], connection=queue.connection).work(burst=True)
+        for registry in (FinishedJobRegistry(queue=queue), FailedJobRegistry(queue=queue)):
+            assert registry.count == 2
+            # The fixed-id jobs ended first (RQ scores in whole seconds: make that explicit).
+            queue.connection.zadd(registry.key, {"nightly-digest": 1, "nightly-report": 1}, xx=True)
+        enqueue("email", record, "second run", job_id="nightly-digest")
+        enqueue("email", record, "second run", job_id="nightly-report")
+
+        report = trim_queue("email")
+
+        assert (report.finished, report.failed) == (0, 0), "only stale entries went: no job data deleted"
+        assert queue.job_ids == ["nightly-digest", "nightly-report"]
+        for job_id in ("nightly-digest", "nightly-report"):
+            assert queue.fetch_job(job_id).get_status() == JobStatus.QUEUED
+        SimpleWorker([queue], connection=queue.connection).work(burst=True)
+        assert queue.fetch_job("nightly-digest").return_value() == "second run"
+        assert queue.fetch_job("nightly-report").return_value() == "second run"
 
     def test_the_periodic_sweep_trims_every_queue(self, settings):
         settings.QUEUE_OVERRIDES = {"email": {"keep_completed": 1}, "product-sync": {"keep_failed": 1}}
