@@ -227,7 +227,7 @@ def _refresh_locked(bases: list[str], provider: str | None, targets: list[str] |
     symbols = sorted(set(targets) | set(bases)) if targets else None
     response, skipped = fetch_rates(provider=provider, symbols=symbols, force=force)
     fetched_at = timezone.now()
-    tables, unavailable = rebase(response, bases, targets)
+    tables, unavailable, refused = rebase(response, bases, targets)
     if not tables:
         raise RefreshFailed([ProviderError(response.provider, "; ".join(unavailable.values()), transient=False,
                                            code="no_base")])
@@ -244,16 +244,17 @@ def _refresh_locked(bases: list[str], provider: str | None, targets: list[str] |
     reset_local_cache()
     result = RefreshResult(
         status="stored", provider=response.provider, as_of=response.as_of, bases=list(tables),
-        stored=outcome.stored, held=outcome.held, confirmed=outcome.confirmed, rejected=dict(response.rejected),
-        unavailable=unavailable, skipped=skipped, rates=tables,
+        stored=outcome.stored, held=outcome.held, confirmed=outcome.confirmed,
+        rejected={**response.rejected, **refused}, unavailable=unavailable, skipped=skipped, rates=tables,
     )
     logger.info(
         "fx refresh provider=%s as_of=%s bases=%s stored=%d held=%d rejected=%d skipped=%d",
         response.provider, response.as_of.isoformat(), ",".join(tables), result.total_stored, len(outcome.held),
         len(response.rejected), len(skipped),
     )
-    if outcome.held:
-        _alert_held(response.provider, outcome.held)
+    new_jumps = [h for h in outcome.held if not h.repeat]
+    if new_jumps:
+        _alert_held(response.provider, new_jumps)
     return result
 
 

@@ -34,6 +34,8 @@ class Held:
     rate: Decimal
     previous: Decimal
     change_percent: Decimal
+    # Already held from this very snapshot (the same document fetched again): alerted before.
+    repeat: bool = False
 
     @property
     def pair(self) -> str:
@@ -106,14 +108,18 @@ def store_snapshots(
     with transaction.atomic():
         confirmed_ids: list[int] = []
         if jumps:
-            # A jump is real when an earlier fetch already saw (about) the same rate.
+            # A jump is real when an earlier snapshot already showed (about) the same rate. The
+            # same snapshot fetched again (the ECB serves one document all day, so the next
+            # hourly refresh gets it again) is no second opinion: the rate stays held.
             since = as_of - timedelta(hours=settings.FX_MAX_AGE_HOURS)
             held_rows = ExchangeRate.objects.filter(
                 status=ExchangeRate.Status.HELD, base_currency__in=bases, as_of__gte=since
-            ).only("id", "base_currency", "quote_currency", "rate")
+            ).only("id", "base_currency", "quote_currency", "rate", "provider", "as_of")
             for row in held_rows:
                 jump = jumps.get((row.base_currency, row.quote_currency))
-                if jump is not None and change_percent(jump.rate, row.rate) <= threshold:
+                if jump is not None and row.provider == provider and row.as_of == as_of:
+                    jump.repeat = True
+                elif jump is not None and change_percent(jump.rate, row.rate) <= threshold:
                     confirmed_ids.append(row.id)
                     outcome.confirmed.append(jump.pair)
                     del jumps[(row.base_currency, row.quote_currency)]

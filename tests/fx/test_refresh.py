@@ -247,6 +247,15 @@ class GuardTests:
         assert convert(Decimal("123456789"), "USD", "XAU") == Decimal("1.234568")  # XAU: no minor unit, 6 places
         assert convert(Decimal("1"), "USD", "IRR") == Decimal("150000")
 
+    def test_a_rate_too_large_for_one_base_is_rejected_there_and_the_rest_stored(self, providers):
+        # 9.9e17 IRR per EUR fits the column; per GBP (÷ 0.8555) it would not: only that cross is refused.
+        serve_ecb(providers, feeds.ecb_xml(rates=dict(feeds.ECB_RATES, IRR="990000000000000000")))
+        result = rates_refresh()
+        assert result.stored == {"USD": 31, "EUR": 31, "GBP": 30}
+        assert rate("EUR", "IRR") == Decimal("990000000000000000")
+        assert result.rejected == {"GBP/IRR": "cross rate out of range"}
+        assert not ExchangeRate.objects.filter(base_currency="GBP", quote_currency="IRR").exists()
+
     def test_it_holds_back_a_40_percent_jump_and_alerts(self, providers):
         from broxiva.models import Alert
 
@@ -279,6 +288,22 @@ class GuardTests:
         assert "EUR/TRY" in result.confirmed
         assert not ExchangeRate.objects.filter(status=ExchangeRate.Status.HELD).exists()
         assert read_rates(["EUR"])["EUR"]["TRY"].rate == Decimal("49.2")
+
+    def test_refetching_the_same_snapshot_neither_confirms_nor_re_alerts_a_held_jump(self, providers):
+        from broxiva.models import Alert
+
+        serve_ecb(providers, feeds.ecb_xml(day="2024-05-16"))
+        rates_refresh()
+        providers.clear()
+        serve_ecb(providers, feeds.ecb_xml(day="2024-05-17", rates=dict(feeds.ECB_RATES, TRY="49.0091")))
+        rates_refresh(force=True)
+        # The next hourly refresh gets the very same ECB document: no second opinion.
+        result = rates_refresh(force=True)
+        assert result.confirmed == []
+        assert [h.pair for h in result.held] == ["EUR/TRY", "GBP/TRY", "USD/TRY"]
+        assert ExchangeRate.objects.filter(status=ExchangeRate.Status.HELD).count() == 3
+        assert read_rates(["EUR"])["EUR"]["TRY"].rate == Decimal("35.0065")
+        assert Alert.objects.filter(source="fx.refresh").count() == 1
 
     def test_staff_confirmation_publishes_a_held_rate(self, providers):
         from fx.services import rates_confirm
