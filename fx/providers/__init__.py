@@ -66,10 +66,18 @@ def collect_rates(provider: str, entries: Any, *, text: bool = False) -> tuple[d
     """Split ``(code, value)`` pairs into accepted rates and rejected entries (logged)."""
     rates: dict[str, Decimal] = {}
     rejected: dict[str, str] = {}
+    conflicting: set[str] = set()
     for code, value in entries:
         rate, reason = check_rate(code, value, text=text)
         if rate is None:
             rejected[str(code)[:16]] = reason or "rejected"
+        elif code in conflicting:
+            continue
+        elif code in rates and rates[code] != rate:
+            # A response that gives two rates for one currency contradicts itself: trust neither.
+            conflicting.add(code)
+            del rates[code]
+            rejected[code] = "listed twice with different rates"
         else:
             rates[code] = rate
     if rejected:

@@ -131,6 +131,20 @@ def raise_for_status(provider: str, resp: Response) -> None:
                             code="html")
 
 
+class JsonObject(dict):
+    """A parsed JSON object; ``pairs`` keeps every member, in order, when a key came twice
+    (``json`` would silently keep the last one)."""
+
+    pairs: list[tuple[str, Any]] | None = None
+
+
+def _object(pairs: list[tuple[str, Any]]) -> JsonObject:
+    obj = JsonObject(pairs)
+    if len(obj) != len(pairs):
+        obj.pairs = pairs
+    return obj
+
+
 class NonNumber:
     """What a JSON ``NaN``/``Infinity`` parses to: kept as a value so the entry, not the whole
     response, is rejected."""
@@ -147,7 +161,9 @@ def parse_json(provider: str, resp: Response) -> Any:
     if resp.looks_like_html():
         raise_for_status(provider, resp)
     try:
-        return json.loads(resp.body.decode("utf-8"), parse_float=Decimal, parse_constant=NonNumber)
+        # utf-8-sig: a byte order mark (some proxies and Windows tools add one) is not an error.
+        return json.loads(resp.body.decode("utf-8-sig"), parse_float=Decimal, parse_constant=NonNumber,
+                          object_pairs_hook=_object)
     except (UnicodeDecodeError, ValueError) as exc:
         logger.warning("fx provider=%s sent invalid JSON (HTTP %d, %d bytes): %s", provider, resp.status,
                        len(resp.body), str(exc)[:120])

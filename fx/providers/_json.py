@@ -36,7 +36,7 @@ def rates_from(provider: str, data: Any, *, expected_base: str) -> ProviderRates
     raw = data.get("rates")
     if not isinstance(raw, dict):
         raise ProviderError(provider, "response has no rates object", transient=True, code="bad_json")
-    rates, rejected = collect_rates(provider, raw.items())
+    rates, rejected = collect_rates(provider, getattr(raw, "pairs", None) or raw.items())
     rates.pop(base, None)
     if not rates:
         raise ProviderError(provider, "response has no usable rates", transient=True, code="no_rates")

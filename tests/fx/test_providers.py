@@ -43,6 +43,13 @@ class EcbTests:
         result = ecb.parse(body.encode())
         assert result.as_of.day == 17 and result.rates["USD"] == Decimal("1.0866")
 
+    def test_it_rejects_a_currency_listed_twice_with_different_rates(self):
+        again = "<Cube currency='USD' rate='1.2000'/><Cube currency='JPY' rate='169.20'/>"
+        body = feeds.ecb_xml().replace("</Cube>\n\t</Cube>", again + "</Cube>\n\t</Cube>")
+        result = ecb.parse(body.encode())
+        assert "USD" not in result.rates and result.rejected == {"USD": "listed twice with different rates"}
+        assert result.rates["JPY"] == Decimal("169.20")  # the same rate twice is harmless
+
     @pytest.mark.parametrize("body", [b"", b"<html><body>Service Unavailable</body></html>", b'{"rates": {}}',
                                       feeds.BILLION_LAUGHS.encode(), feeds.ecb_xml(rates={}).encode()])
     def test_anything_but_the_feed_is_a_transient_error(self, body):
@@ -72,6 +79,17 @@ class OpenExchangeRatesTests:
         assert info.value.transient == (kind != "permanent")
         if kind == "limited":
             assert info.value.retry_after == 90
+
+    def test_it_reads_a_body_with_a_byte_order_mark(self, keyed):
+        oxr(keyed, "\ufeff" + feeds.oxr_json({"EUR": "0.92", "GBP": "0.79"}))
+        assert openexchangerates.fetch().rates == {"EUR": Decimal("0.92"), "GBP": Decimal("0.79")}
+
+    def test_it_rejects_a_currency_listed_twice_with_different_rates(self, keyed):
+        oxr(keyed, feeds.oxr_json({"EUR": "0.92", "GBP": "0.79", "JPY": "155.6", '"JPY"': "15.56"}).replace(
+            '""JPY""', '"JPY"'))
+        result = openexchangerates.fetch()
+        assert result.rates == {"EUR": Decimal("0.92"), "GBP": Decimal("0.79")}
+        assert result.rejected == {"JPY": "listed twice with different rates"}
 
     def test_a_200_html_page_is_transient_and_names_the_page(self, keyed):
         keyed.expect_request(OXR_PATH).respond_with_data("<html><head><title>Maintenance</title></head></html>",
