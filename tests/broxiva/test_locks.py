@@ -4,6 +4,7 @@ import threading
 import time
 
 import pytest
+import redis
 
 from broxiva.connections import get_redis
 from broxiva.keys import build_key
@@ -125,6 +126,21 @@ class AcquireReleaseTests:
         held = acquire_lock("res")
         with pytest.raises(ValueError, match="ttl_seconds"):
             extend_lock("res", held.lock_id, ttl_seconds)
+
+
+class OutageTests:
+    @pytest.fixture(autouse=True)
+    def redis_down(self, settings):
+        settings.REDIS_URL = "redis://127.0.0.1:1/4"  # nothing listens there: connection refused
+
+    def test_acquire_raises_the_connection_error_instead_of_reporting_a_busy_lock(self):
+        with pytest.raises(redis.ConnectionError):
+            acquire_lock("res", wait_time_ms=5000)
+
+    def test_with_lock_raises_the_connection_error_not_lock_not_acquired(self):
+        with pytest.raises(redis.ConnectionError):
+            with with_lock("res"):
+                pytest.fail("entered a lock that was never taken")
 
 
 class WithLockTests:

@@ -5,6 +5,7 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
+import redis
 from rq.job import JobStatus
 
 from broxiva.connections import get_redis
@@ -114,6 +115,12 @@ class GCRATests:
     def test_it_refuses_bad_arguments(self, args):
         with pytest.raises(ValueError):
             RateLimiter(*args)
+
+
+    def test_it_raises_when_redis_is_down_instead_of_letting_calls_through(self, settings):
+        settings.REDIS_URL = "redis://127.0.0.1:1/4"  # nothing listens there: connection refused
+        with pytest.raises(redis.ConnectionError):
+            RateLimiter("test:outage", 1, 60).acquire()
 
 
 class DeferTests:
