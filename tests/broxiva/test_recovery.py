@@ -14,7 +14,7 @@ from rq.registry import FailedJobRegistry
 
 from broxiva import jobs
 from broxiva.queues import enqueue, enqueue_many, get_queue
-from broxiva.recovery import detection_bound
+from broxiva.recovery import detection_bound, heartbeat_ttl
 from broxiva.schedules import SCHEDULES
 from broxiva.worker import BroxivaWorker
 from tests.broxiva.ops_helpers import drained, kill_hard, start_fast_worker
@@ -43,7 +43,11 @@ class RecoverySettingsTests:
 
     def test_the_recovery_sweep_is_a_periodic_entry(self):
         entry = next(e for e in SCHEDULES if e.id == "recovery-sweep")
-        assert entry.func == "broxiva.jobs.recovery_sweep_job" and entry.cron == "*/2 * * * *"
+        assert entry.func == "broxiva.jobs.recovery_sweep_job" and entry.cron == "* * * * *"
+        # The sweep is the path when every worker of the queue is busy: the lease, one period of
+        # the entry and one poll of `manage.py scheduler` (10 s by default) must fit in 2 minutes.
+        lease = heartbeat_ttl(settings.WORKER_JOB_MONITORING_INTERVAL)
+        assert lease + 60 + 10 <= 120
 
 
 @pytest.mark.slow
