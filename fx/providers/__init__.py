@@ -10,17 +10,21 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from types import ModuleType
 from typing import Any
 
 from fx.currencies import is_currency
+from fx.errors import ProviderError
 
 logger = logging.getLogger(__name__)
 
 # A rate this large or larger is nonsense (and would not fit the column's 18 integer digits).
 MAX_RATE = Decimal("1e18")
+# How far ahead of our clock a provider's timestamp may be (clock skew). A later one is a broken
+# response: stored, it would outrank every correct rate fetched until that date.
+MAX_FUTURE = timedelta(hours=1)
 
 
 @dataclass(frozen=True)
@@ -60,6 +64,14 @@ def check_rate(code: Any, value: Any, *, text: bool = False) -> tuple[Decimal | 
     if value >= MAX_RATE:
         return None, "rate out of range"
     return value, None
+
+
+def check_as_of(provider: str, as_of: datetime) -> datetime:
+    """Return ``as_of``, or raise a transient ``ProviderError`` if it lies in the future."""
+    if as_of > datetime.now(UTC) + MAX_FUTURE:
+        raise ProviderError(provider, f"response is dated {as_of.isoformat()}, in the future", transient=True,
+                            code="future_timestamp")
+    return as_of
 
 
 def collect_rates(provider: str, entries: Any, *, text: bool = False) -> tuple[dict[str, Decimal], dict[str, str]]:

@@ -8,7 +8,7 @@ from typing import Any
 
 from fx.currencies import is_currency
 from fx.errors import ProviderError
-from fx.providers import ProviderRates, collect_rates
+from fx.providers import ProviderRates, check_as_of, collect_rates
 
 
 def rates_from(provider: str, data: Any, *, expected_base: str) -> ProviderRates:
@@ -33,6 +33,7 @@ def rates_from(provider: str, data: Any, *, expected_base: str) -> ProviderRates
         as_of = datetime.fromtimestamp(int(stamp), tz=UTC)
     except (OverflowError, OSError, ValueError):
         raise ProviderError(provider, f"timestamp {stamp} is out of range", transient=True, code="bad_json") from None
+    check_as_of(provider, as_of)
     raw = data.get("rates")
     if not isinstance(raw, dict):
         raise ProviderError(provider, "response has no rates object", transient=True, code="bad_json")

@@ -22,7 +22,7 @@ from django.conf import settings
 from lxml import etree
 
 from fx.errors import ProviderError
-from fx.providers import ProviderRates, _http, collect_rates
+from fx.providers import ProviderRates, _http, check_as_of, collect_rates
 
 NAME = "ecb"
 PIVOT = "EUR"
@@ -68,7 +68,7 @@ def parse(body: bytes) -> ProviderRates:
     rates.pop(PIVOT, None)
     if not rates:
         raise ProviderError(NAME, f"no usable rates in the feed for {when}", transient=True, code="no_rates")
-    as_of = datetime(when.year, when.month, when.day, tzinfo=UTC)
+    as_of = check_as_of(NAME, datetime(when.year, when.month, when.day, tzinfo=UTC))
     return ProviderRates(provider=NAME, base=PIVOT, as_of=as_of, rates=rates, rejected=rejected)
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -49,6 +49,12 @@ class EcbTests:
         result = ecb.parse(body.encode())
         assert "USD" not in result.rates and result.rejected == {"USD": "listed twice with different rates"}
         assert result.rates["JPY"] == Decimal("169.20")  # the same rate twice is harmless
+
+    def test_a_feed_dated_after_today_is_a_transient_error(self):
+        with pytest.raises(ProviderError, match="in the future") as info:
+            ecb.parse(feeds.ecb_xml(date.today() + timedelta(days=2)).encode())
+        assert info.value.transient is True
+        assert ecb.parse(feeds.ecb_xml(date.today()).encode()).as_of.date() == date.today()
 
     @pytest.mark.parametrize("body", [b"", b"<html><body>Service Unavailable</body></html>", b'{"rates": {}}',
                                       feeds.BILLION_LAUGHS.encode(), feeds.ecb_xml(rates={}).encode()])

@@ -256,6 +256,23 @@ class GuardTests:
         assert result.rejected == {"GBP/IRR": "cross rate out of range"}
         assert not ExchangeRate.objects.filter(base_currency="GBP", quote_currency="IRR").exists()
 
+    def test_a_response_dated_in_the_future_is_refused_so_it_cannot_shadow_later_rates(self, providers, settings):
+        settings.OPEN_EXCHANGE_RATES_APP_ID = OXR_APP_ID
+        settings.FX_PROVIDERS = ["openexchangerates"]
+        settings.FX_BASE_CURRENCIES = ["USD"]
+        now = int(time.time())
+        providers.expect_request(OXR_PATH).respond_with_data(
+            feeds.oxr_json({"EUR": "0.92", "JPY": "155"}, timestamp=now + 30 * 86400), content_type="application/json")
+        with pytest.raises(RefreshFailed, match="in the future") as info:
+            rates_refresh()
+        assert info.value.transient is True
+        assert not ExchangeRate.objects.exists()
+        providers.clear()
+        providers.expect_request(OXR_PATH).respond_with_data(
+            feeds.oxr_json({"EUR": "0.92", "JPY": "156"}, timestamp=now - 60), content_type="application/json")
+        rates_refresh(force=True)
+        assert convert(Decimal("1"), "USD", "JPY") == Decimal("156")
+
     def test_it_holds_back_a_40_percent_jump_and_alerts(self, providers):
         from broxiva.models import Alert
 
