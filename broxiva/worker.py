@@ -1,8 +1,15 @@
-"""The project's RQ worker class (``RQ["WORKER_CLASS"]``, used by ``manage.py rqworker``).
+"""The project's RQ worker classes (``RQ["WORKER_CLASS"]``, used by ``manage.py rqworker``).
 
 RQ's own worker already does what production needs on SIGTERM: a warm shutdown that lets the
-current job finish, then exits. This subclass is where the project adds its job-wide
-behaviour, so every ``rqworker`` process on every machine gets it without extra flags.
+current job finish, then exits. ``BroxivaWorkerMixin`` is where the project adds its job-wide
+behaviour (deferral, permanent errors, crash recovery, retention, log context), so every
+``rqworker`` process on every machine gets it without extra flags. Two classes carry it:
+
+- ``BroxivaWorker`` (the default) forks a work horse per job, as RQ's ``Worker`` does: a job that
+  leaks memory, corrupts global state or segfaults takes only its own process down.
+- ``BroxivaSimpleWorker`` runs jobs in the worker process itself (RQ's ``SimpleWorker``):
+  several times the throughput for short jobs (``bench/bench_workers.py``), without that
+  isolation. Choose it per worker with ``--worker-class broxiva.worker.BroxivaSimpleWorker``.
 """
 
 from __future__ import annotations
@@ -10,7 +17,7 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from rq import Worker
+from rq import SimpleWorker, Worker
 from rq.utils import now
 
 from broxiva import recovery, retention
@@ -22,7 +29,9 @@ from broxiva.ratelimit import DeferJob, can_defer, reschedule_deferred_job
 DEFAULT_EXCEPTION_HANDLERS: list[Any] = []
 
 
-class BroxivaWorker(Worker):
+class BroxivaWorkerMixin:
+    """The project's behaviour on top of an RQ worker class (first in the bases)."""
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         extra = list(kwargs.pop("exception_handlers", None) or [])
         kwargs["exception_handlers"] = [*DEFAULT_EXCEPTION_HANDLERS, *extra]
@@ -84,3 +93,11 @@ class BroxivaWorker(Worker):
             retention.trim_after_job(self.connection, logical_name(job.origin), job)
         except Exception:  # retention must never stop a worker; the periodic sweep catches up
             self.log.warning("retention after job %s failed", job.id, exc_info=True)
+
+
+class BroxivaWorker(BroxivaWorkerMixin, Worker):
+    """Forks a work horse per job (isolation); the default."""
+
+
+class BroxivaSimpleWorker(BroxivaWorkerMixin, SimpleWorker):
+    """Runs jobs in its own process (throughput for short, trusted jobs)."""

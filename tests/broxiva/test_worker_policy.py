@@ -46,6 +46,13 @@ class RetryTests:
         assert get_queue("fx-refresh").scheduled_job_registry.get_job_ids() == []
         assert "invalid key for perm" in get_queue("fx-refresh").fetch_job(job_id).latest_result().exc_string
 
+    def test_the_non_forking_worker_applies_the_same_policy(self):
+        job_id = enqueue("fx-refresh", fails_permanently, "simple")
+        failed = get_queue("fx-refresh").failed_job_registry
+        with running_worker("fx-refresh", extra_args=("--worker-class", "broxiva.worker.BroxivaSimpleWorker")):
+            wait_for(lambda: job_id in failed.get_job_ids(), timeout=30, what="the job to fail")
+        assert len(attempts("simple")) == 1
+
     def test_it_finishes_a_job_that_succeeds(self):
         job_id = enqueue("email", record, "hello")
         with running_worker("email", burst=True, scheduler=False) as worker:

@@ -20,6 +20,10 @@ class Command(BaseCommand):
         parser.add_argument("queues", nargs="*", help="logical queue names (default: all)")
         parser.add_argument("--burst", action="store_true", help="exit when the queues are empty")
         parser.add_argument("--name", help="worker name (default: RQ's host.pid)")
+        parser.add_argument(
+            "--simple", action="store_true",
+            help="run jobs in this process (BroxivaSimpleWorker: faster for short jobs, no per-job fork isolation)",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         wanted = options["queues"] or list(PRIORITY_ORDER)
@@ -32,4 +36,6 @@ class Command(BaseCommand):
         extra: dict[str, Any] = {"with_scheduler": True, "burst": options["burst"]}
         if options["name"]:
             extra["name"] = options["name"]
+        if options["simple"]:
+            extra["worker_class"] = "broxiva.worker.BroxivaSimpleWorker"
         call_command("rqworker", *names, **extra)
