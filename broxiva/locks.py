@@ -45,6 +45,10 @@ class LockNotAcquired(Exception):
         self.resource = resource
         self.wait_time_ms = wait_time_ms
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Exception's default rebuilds from the message alone, which __init__ does not take.
+        return (type(self), (self.resource, self.wait_time_ms))
+
 
 @dataclass(frozen=True)
 class LockResult:

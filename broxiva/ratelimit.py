@@ -117,6 +117,10 @@ class DeferJob(Exception):  # noqa: N818 -- a control-flow signal to the worker,
         self.seconds = seconds
         self.reason = reason
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Exception's default rebuilds from the message, which __init__ cannot parse back.
+        return (type(self), (self.seconds, self.reason))
+
 
 def defer_if_limited(limiter: RateLimiter, tenant: Any = None) -> None:
     """Take a slot from ``limiter`` or raise ``DeferJob`` for the wait it reports."""

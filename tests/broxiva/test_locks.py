@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import pickle
 import threading
 import time
 
@@ -155,6 +156,10 @@ class WithLockTests:
             with with_lock("res", wait_time_ms=50):
                 pytest.fail("entered a held lock")
         assert info.value.resource == "res"
+
+    def test_lock_not_acquired_survives_pickling(self):
+        copy = pickle.loads(pickle.dumps(LockNotAcquired(("fx", "refresh"), 50)))  # noqa: S301 -- our own bytes
+        assert isinstance(copy, LockNotAcquired) and (copy.resource, copy.wait_time_ms) == (("fx", "refresh"), 50)
 
     def test_it_releases_when_the_block_raises(self):
         with pytest.raises(RuntimeError):

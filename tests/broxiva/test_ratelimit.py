@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import email.utils
+import pickle
 import time
 from datetime import UTC, datetime, timedelta
 
@@ -131,6 +132,11 @@ class DeferTests:
             defer_if_limited(limiter)
         assert 59 < info.value.seconds <= 60
         assert "test:defer" in info.value.reason
+
+    def test_it_survives_pickling(self):
+        # A job that fans out to a process pool gets the worker's exception back pickled.
+        copy = pickle.loads(pickle.dumps(DeferJob(5, reason="upstream 429")))  # noqa: S301 -- our own bytes
+        assert isinstance(copy, DeferJob) and (copy.seconds, copy.reason) == (5.0, "upstream 429")
 
     def test_it_refuses_a_nonsense_wait(self):
         for seconds in (-1, float("inf"), float("nan")):
