@@ -105,6 +105,14 @@ class NotifyTests:
         assert "secret-part" not in alert.delivery_error + caplog.text
         assert "webhook delivery failed: HTTP 500" in caplog.text
 
+    def test_it_keeps_the_webhook_url_out_of_debug_logs(self, webhook, caplog):
+        # LOG_LEVEL=DEBUG: urllib3 logs every request line, path included (Slack's secret).
+        with caplog.at_level(logging.DEBUG):
+            alert = notify("Queue email is CRITICAL", "body", severity="critical", source="queue-health")
+        assert alert.webhook_status == "sent"
+        ours = "\n".join(r.getMessage() for r in caplog.records if r.name != "werkzeug")  # not the receiver's
+        assert "alert id=" in ours and "secret-part" not in ours
+
     def test_it_gives_up_on_a_slow_webhook_after_its_timeout(self, settings, httpserver):
         def slow(request):
             time.sleep(1.5)
