@@ -89,6 +89,16 @@ class RetryJobsTests:
         )
         assert get_queue("fx-refresh").job_ids == [failed]
 
+    def test_it_does_not_requeue_a_job_enqueued_again_under_the_same_id(self):
+        [job_id] = failed_jobs(1)
+        enqueue("fx-refresh", record, "second run", job_id=job_id)  # RQ keeps the stale failed entry
+
+        with pytest.raises(CommandError) as error:
+            command("retry_jobs", "fx-refresh", "--all")
+
+        assert str(error.value) == f"{job_id}: not requeued, it is queued again under this id"
+        assert get_queue("fx-refresh").job_ids == [job_id], "one run, not two"
+
     def test_it_refuses_an_unknown_queue_or_a_missing_selection(self):
         with pytest.raises(CommandError, match="unknown queue 'fx'"):
             command("retry_jobs", "fx", "--all")

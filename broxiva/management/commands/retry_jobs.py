@@ -11,6 +11,8 @@ from rq.registry import FailedJobRegistry
 
 from broxiva.queues import UnknownQueue, get_queue, policy
 
+LIVE = (JobStatus.QUEUED, JobStatus.STARTED, JobStatus.SCHEDULED, JobStatus.DEFERRED)
+
 
 class Command(BaseCommand):
     help = (
@@ -48,6 +50,10 @@ class Command(BaseCommand):
             job = queue.fetch_job(job_id)
             if job is None:  # listed but its data expired
                 problems.append(f"{job_id}: its data is gone (expired); remove it with clean_jobs")
+                continue
+            status = job.get_status(refresh=False)
+            if status in LIVE:  # a new job under the same id: RQ left the old entry; requeueing runs it twice
+                problems.append(f"{job_id}: not requeued, it is {JobStatus(status).value} again under this id")
                 continue
             left = retries if reset else (job.retries_left or 0)
             verb = "would requeue" if dry_run else "requeued"
