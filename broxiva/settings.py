@@ -197,6 +197,9 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
         "rq.worker": {"level": LOG_LEVEL},
+        # urllib3 logs each request line at DEBUG, query string included: provider keys travel
+        # there (OXR's app_id, Fixer's access_key), so it never logs below INFO.
+        "urllib3": {"level": "INFO" if LOG_LEVEL == "DEBUG" else LOG_LEVEL},
     },
 }
 

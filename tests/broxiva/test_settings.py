@@ -70,3 +70,11 @@ class BadValueTests:
         result = manage("shell", "-c", code, tmp_path=tmp_path, DEBUG="true", QUEUE_PREFIX="staging")
         assert result.returncode == 0, result.stderr
         assert result.stdout.strip().splitlines()[-1] == "staging:domain-verification"
+
+
+class LoggingTests:
+    def test_it_never_lets_urllib3_log_request_lines_which_carry_provider_keys(self, tmp_path):
+        code = "import logging; print(logging.getLogger('urllib3.connectionpool').getEffectiveLevel())"
+        result = manage("shell", "-c", code, tmp_path=tmp_path, DEBUG="true", LOG_LEVEL="DEBUG")
+        assert result.returncode == 0, result.stderr
+        assert int(result.stdout.strip().splitlines()[-1]) >= 20  # INFO: no DEBUG request lines
