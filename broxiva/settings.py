@@ -304,6 +304,3 @@ LOGGING["formatters"]["text"] = {"()": "broxiva.logging.TextFormatter"}
 LOGGING["formatters"]["json"] = {"()": "broxiva.logging.JsonFormatter"}
 LOGGING["handlers"]["console"]["filters"] = ["job_context"]
 LOGGING["handlers"]["console"]["formatter"] = LOG_FORMAT
-# urllib3 logs each request's path and query at DEBUG: secrets for chat webhooks
-# (ALERT_WEBHOOK_URL) and providers that take their key in the query. Never below INFO.
-LOGGING["loggers"]["urllib3.connectionpool"] = {"level": "INFO" if LOG_LEVEL == "DEBUG" else LOG_LEVEL}
