@@ -81,6 +81,21 @@ class BroxivaWorkerMixin:
         recovery.worker_maintenance(self)
         self.last_cleaned_at = now()
 
+    def maintain_heartbeats(self, job: Any) -> None:
+        # Called every job_monitoring_interval while a forked job runs: keep maintaining the
+        # queues then too, or a queue whose workers are all busy in long jobs would find a dead
+        # worker's job only through the periodic sweep.
+        super().maintain_heartbeats(job)
+        if self.should_run_maintenance_tasks:
+            try:
+                for queue in self.queues:
+                    # No intermediate-list recovery here: its failure path would clear this
+                    # worker's current execution, which is the running job's.
+                    recovery.maintain_queue(queue, exception_handlers=self._exc_handlers, handle_failure=None)
+            except Exception:  # maintenance must never disturb the running job
+                self.log.warning("maintenance during job %s failed", job.id, exc_info=True)
+            self.last_cleaned_at = now()
+
     def execute_job(self, job: Any, queue: Any) -> None:
         with job_log_context(job):
             try:
@@ -100,4 +115,13 @@ class BroxivaWorker(BroxivaWorkerMixin, Worker):
 
 
 class BroxivaSimpleWorker(BroxivaWorkerMixin, SimpleWorker):
-    """Runs jobs in its own process (throughput for short, trusted jobs)."""
+    """Runs jobs in its own process (throughput for short, trusted jobs).
+
+    Nothing renews a job's lease while it runs in-process, so the lease is RQ's for simple
+    workers (the job's timeout + 60 s), not the forking worker's short renewable one: a job
+    outliving a short lease would be "recovered" and run twice. Crash recovery on a simple
+    worker therefore takes up to the job's timeout + 60 s.
+    """
+
+    def get_heartbeat_ttl(self, job: Any) -> int:
+        return SimpleWorker.get_heartbeat_ttl(self, job)

@@ -113,10 +113,10 @@ def fast_recovery_env(**extra: str) -> dict[str, str]:
 
 
 def start_fast_worker(*queues: str, scheduler: bool = True, name: str | None = None,
-                      **extra_env: str) -> subprocess.Popen:
+                      extra_args: tuple[str, ...] = (), **extra_env: str) -> subprocess.Popen:
     """A real ``rqworker`` whose crash-recovery settings are shortened by ``fast_recovery_env``."""
-    return start_worker(*queues, scheduler=scheduler, extra_args=("--name", name) if name else (),
-                        env=fast_recovery_env(**extra_env))
+    args = (*extra_args, "--name", name) if name else extra_args
+    return start_worker(*queues, scheduler=scheduler, extra_args=args, env=fast_recovery_env(**extra_env))
 
 
 def _descendants(pid: int) -> list[int]:

@@ -186,3 +186,45 @@ class ChaosTests:
                 assert done_counts[job_id] >= 1, job_id
             else:  # failed only after all 3 attempts were spent
                 assert run_counts[job_id] == 3 and int(retries_left) == 0, job_id
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+class BusyWorkerTests:
+    def test_a_worker_busy_in_a_long_job_still_recovers_a_dead_workers_job(self):
+        queue = get_queue("fx-refresh")
+        dead_job = enqueue("fx-refresh", nap, "orphan", 30, first_only=True)
+        victim = start_fast_worker("fx-refresh", scheduler=False)
+        wait_for(lambda: runs("orphan") == 1, timeout=30, what="the orphan to start")
+        kill_hard(victim)
+        # The only worker left is busy for 25 s: only its maintenance during the job can find
+        # the orphan (no periodic sweep runs in this test).
+        long_job = enqueue("fx-refresh", nap, "long", 25)
+        busy = start_fast_worker("fx-refresh", scheduler=False)
+        try:
+            wait_for(lambda: runs("long") == 1, timeout=30, what="the long job to start")
+            wait_for(lambda: status(dead_job) in (JobStatus.SCHEDULED, JobStatus.QUEUED), timeout=15,
+                     what="the busy worker to hand the orphan to its retry policy")
+            assert status(long_job) == JobStatus.STARTED, "found while the long job was still running"
+        finally:
+            stop(busy)
+        assert queue.fetch_job(dead_job).retries_left == 1
+
+    def test_a_simple_worker_does_not_lose_the_lease_of_a_job_longer_than_the_short_lease(self):
+        # With the tests' short settings the forking lease is 1 + 2 s; the job takes 8 s.
+        job_id = enqueue("fx-refresh", nap, "inproc", 8)
+        simple = start_fast_worker("fx-refresh", scheduler=False,
+                                   extra_args=("--worker-class", "broxiva.worker.BroxivaSimpleWorker"))
+        watcher = None
+        try:
+            wait_for(lambda: runs("inproc") == 1, timeout=30, what="the job to start")
+            watcher = start_fast_worker("fx-refresh", scheduler=False)  # runs maintenance every 2 s
+            wait_for(lambda: status(job_id) == JobStatus.FINISHED, timeout=30, what="the job to finish")
+        finally:
+            for process in (simple, watcher):
+                if process is not None:
+                    stop(process)
+        assert runs("inproc") == 1
+        # Taken for abandoned, it would have been handed to its retry policy while it ran.
+        assert get_queue("fx-refresh").fetch_job(job_id).retries_left == 2, "the running job was taken for abandoned"
+        assert job_id not in get_queue("fx-refresh").scheduled_job_registry.get_job_ids()
