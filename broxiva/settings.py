@@ -62,6 +62,7 @@ MIDDLEWARE = [
 ]
 
 ROOT_URLCONF = "broxiva.urls"
+DEFAULT_EXCEPTION_REPORTER_FILTER = "broxiva.reporting.SettingsFilter"
 WSGI_APPLICATION = "broxiva.wsgi.application"
 ASGI_APPLICATION = "broxiva.asgi.application"
 

@@ -199,3 +199,34 @@ class AlertAdminTests:
         assert admin_client.get("/admin/broxiva/alert/add/").status_code == 403
         detail = admin_client.get(f"/admin/broxiva/alert/{Alert.objects.get(source='fx').pk}/change/")
         assert detail.status_code == 200 and 'name="_save"' not in detail.content.decode()
+
+
+class CheckQueuesCommandTests:
+    def run(self, *args: str) -> tuple[int, str]:
+        from io import StringIO
+
+        from django.core.management import call_command
+
+        out = StringIO()
+        try:
+            call_command("check_queues", *args, stdout=out)
+        except SystemExit as exc:
+            return int(exc.code), out.getvalue()
+        return 0, out.getvalue()
+
+    def test_it_alerts_without_any_worker_and_exits_by_status(self, smtp):
+        assert self.run()[0] == 0  # every queue ok
+        fill_queue("product-sync", 5001)  # and no worker at all
+
+        code, output = self.run()
+        assert code == 2
+        assert "product-sync" in output and "critical" in output and "alerts sent: 1" in output
+        assert smtp.subjects() == ["[Broxiva critical] Queue product-sync is CRITICAL (was ok)"]
+        assert self.run()[0] == 2 and len(smtp.subjects()) == 1, "still critical: no second alert"
+
+    def test_it_only_evaluates_with_no_alerts(self, smtp):
+        fill_queue("email", 1001)
+        code, output = self.run("--no-alerts", "--json")
+        assert code == 1
+        assert '"status": "warning"' in output
+        assert smtp.subjects() == [] and Alert.objects.count() == 0

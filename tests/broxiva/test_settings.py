@@ -78,3 +78,16 @@ class LoggingTests:
         result = manage("shell", "-c", code, tmp_path=tmp_path, DEBUG="true", LOG_LEVEL="DEBUG")
         assert result.returncode == 0, result.stderr
         assert int(result.stdout.strip().splitlines()[-1]) >= 20  # INFO: no DEBUG request lines
+
+
+class ErrorReportTests:
+    def test_it_hides_credentials_held_in_urls_from_error_pages(self, settings):
+        from django.views.debug import get_default_exception_reporter_filter
+
+        settings.REDIS_URL = "redis://:hunter2@redis.internal:6379/0"
+        settings.ALERT_WEBHOOK_URL = "https://hooks.slack.com/services/T0/B0/sekret"
+        settings.CACHES = {"default": {"BACKEND": "x", "LOCATION": "redis://:hunter2@redis.internal:6379/0"}}
+        settings.RQ_QUEUES = {"email": {"URL": "redis://:hunter2@redis.internal:6379/1"}}
+        shown = repr(get_default_exception_reporter_filter().get_safe_settings())
+        assert "hunter2" not in shown and "sekret" not in shown
+        assert "redis.internal" not in shown

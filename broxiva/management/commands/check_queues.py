@@ -1,0 +1,39 @@
+"""Evaluate queue health now, alert on state changes, and exit non-zero when a queue is critical.
+
+The ``queue-health-check`` periodic entry does the same from inside the workers; this command
+runs without any worker, so cron (or a Kubernetes CronJob) can still alert when every worker is
+gone — the one failure the periodic entry cannot report.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django.core.management.base import BaseCommand
+
+from broxiva import health
+from broxiva.alerts import check_queues
+
+
+class Command(BaseCommand):
+    help = "Evaluate queue health, send alerts on state changes; exit 2 when a queue is critical, 1 on warning."
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument("--json", action="store_true", help="print the health report as JSON")
+        parser.add_argument("--no-alerts", action="store_true", help="only evaluate and print; send nothing")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        alerts = [] if options["no_alerts"] else check_queues()
+        report = health.queues_health()
+        if options["json"]:
+            self.stdout.write(json.dumps(report, indent=2))
+        else:
+            for name, queue in report["queues"].items():
+                reasons = "; ".join(queue["reasons"])
+                self.stdout.write(f"{name:<20} {queue['status']:<8} {reasons}")
+            self.stdout.write(f"overall: {report['status']}; alerts sent: {len(alerts)}")
+        exit_codes = {health.OK: 0, health.WARNING: 1, health.CRITICAL: 2}
+        code = exit_codes.get(report["status"], 2)
+        if code:
+            raise SystemExit(code)
