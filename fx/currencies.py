@@ -41,6 +41,14 @@ def normalize(code: object) -> str | None:
     return text if text in CODES else None
 
 
+def require(code: object) -> str:
+    """Return ``code`` normalised like ``normalize``; raise ValueError when it is not ISO 4217."""
+    normalised = normalize(code)
+    if normalised is None:
+        raise ValueError(f"{str(code)[:20]!r} is not an ISO 4217 currency code")
+    return normalised
+
+
 @cache
 def minor_units(code: str) -> int:
     """Return the number of decimal places of ``code`` (JPY 0, USD 2, KWD 3)."""

@@ -14,18 +14,11 @@ import pydantic
 from broxiva.queues import JobPayload, payload
 from broxiva.ratelimit import DeferJob
 from fx import services
-from fx.currencies import normalize
+from fx.currencies import require
 from fx.errors import RefreshDeferred, RefreshInProgress
 from fx.providers import PROVIDER_NAMES
 
 logger = logging.getLogger(__name__)
-
-
-def _currency(value: Any) -> str:
-    code = normalize(value)
-    if code is None:
-        raise ValueError(f"{str(value)[:20]!r} is not an ISO 4217 currency code")
-    return code
 
 
 class FxRefreshJobData(JobPayload):
@@ -39,7 +32,7 @@ class FxRefreshJobData(JobPayload):
     @pydantic.field_validator("base_currency")
     @classmethod
     def _base(cls, value: str) -> str:
-        return _currency(value)
+        return require(value)
 
     @pydantic.field_validator("target_currencies")
     @classmethod
@@ -48,7 +41,7 @@ class FxRefreshJobData(JobPayload):
             return None
         if not value:
             raise ValueError("give at least one currency, or leave it out for all of them")
-        return list(dict.fromkeys(_currency(v) for v in value))
+        return list(dict.fromkeys(require(v) for v in value))
 
     @pydantic.field_validator("provider")
     @classmethod

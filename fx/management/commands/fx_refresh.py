@@ -6,17 +6,17 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from fx.currencies import normalize
+from fx.currencies import require
 from fx.errors import FxError
 from fx.providers import PROVIDER_NAMES
 from fx.services import rates_refresh
 
 
 def _code(value: str) -> str:
-    code = normalize(value)
-    if code is None:
-        raise CommandError(f"{value!r} is not an ISO 4217 currency code")
-    return code
+    try:
+        return require(value)
+    except ValueError as exc:
+        raise CommandError(str(exc)) from None
 
 
 class Command(BaseCommand):
