@@ -43,12 +43,17 @@ class QuickStartTests:
         assert commands[1] in ci_lines
 
     @pytest.mark.slow
-    def test_it_runs_web_worker_and_scheduler_from_a_clean_clone_until_ctrl_c(self, tmp_path):
+    @pytest.mark.parametrize("redis", ["running", "absent"])
+    def test_it_runs_web_worker_and_scheduler_from_a_clean_clone_until_ctrl_c(self, tmp_path, redis):
         clone = tmp_path / "clone"
         subprocess.run(["git", "clone", "--quiet", str(ROOT), str(clone)], check=True)
         port = free_port()
         env = {k: v for k, v in os.environ.items() if k not in SUITE_ONLY and not k.startswith("PYTEST")}
         env.update(PORT=str(port))  # REDIS_DB / REDIS_QUEUE_DB stay on the suite's databases
+        if redis == "absent":
+            # Nothing answers on this port: the run command must start a Redis of its own there
+            # (and stop it on Ctrl-C with the rest).
+            env.update(REDIS_PORT=str(free_port()))
         log = (tmp_path / "run.log").open("wb")
         # shell=True on purpose: the command is run exactly as the README spells it.
         process = subprocess.Popen(  # noqa: S602
@@ -73,6 +78,8 @@ class QuickStartTests:
             wait_for(lambda: "Listening on email" in (tmp_path / "run.log").read_text(), timeout=60,
                      what="the worker to listen")
             assert "periodic entries:" in (tmp_path / "run.log").read_text()
+            started_redis = "starting a local one" in (tmp_path / "run.log").read_text()
+            assert started_redis == (redis == "absent")
         finally:
             os.killpg(process.pid, signal.SIGINT)  # what Ctrl-C sends to the foreground group
             try:
