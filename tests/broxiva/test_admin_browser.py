@@ -7,6 +7,7 @@ import shutil
 
 import pytest
 from django.conf import settings as django_settings
+from django.db import connections
 
 from broxiva.queues import enqueue, get_queue
 from tests.jobs.sample import always_fails
@@ -35,6 +36,9 @@ def browser_page(tmp_path, monkeypatch):
         yield page
         page.screenshot(path=str(tmp_path / "last.png"))
         browser.close()
+        # ORM calls made while Playwright's loop runs get their own connections (asgiref's Local
+        # follows the loop's context); close them here or they outlive the test database.
+        connections.close_all()
 
 
 @pytest.fixture
