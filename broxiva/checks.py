@@ -13,9 +13,14 @@ def check_queue_databases(app_configs, **kwargs):
     errors = []
     main = parse_url(settings.REDIS_URL)
     queue = parse_url(settings.REDIS_QUEUE_URL)
-    same_server = (main.get("host"), main.get("port"), main.get("path")) == (
-        queue.get("host"), queue.get("port"), queue.get("path")
-    )
+    if settings.REDIS_SENTINELS:
+        # Both URLs name the same Sentinel master (REDIS_URL cannot be set with Sentinel): only
+        # the database numbers can differ.
+        same_server = True
+    else:
+        same_server = (main.get("host"), main.get("port"), main.get("path")) == (
+            queue.get("host"), queue.get("port"), queue.get("path")
+        )
     if same_server and int(main.get("db", 0)) == int(queue.get("db", 0)):
         errors.append(
             Error(

@@ -16,10 +16,8 @@ Statuses and thresholds are DESIGN.md §6, read from settings (``HEALTH_*``).
 from __future__ import annotations
 
 import logging
-import os
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import lru_cache
 from typing import Any
 
 from django.conf import settings
@@ -36,7 +34,8 @@ from rq.registry import (
 from rq.utils import utcparse
 from rq.worker_registration import WORKERS_BY_QUEUE_KEY
 
-from broxiva.queues import PRIORITY_ORDER, get_queue, policy, rq_name
+from broxiva.connections import client_for
+from broxiva.queues import PRIORITY_ORDER, policy, rq_name
 
 logger = logging.getLogger(__name__)
 
@@ -80,16 +79,11 @@ class QueueStats:
     oldest_waiting_age: float | None = None
 
 
-@lru_cache(maxsize=4)
-def _client(url: str, pid: int) -> Redis:
-    # One client per process (django-rq builds a new pool on every get_queue()): a health probe
-    # every few seconds must not open new connections each time.
-    return get_queue(PRIORITY_ORDER[0]).connection
-
-
 def connection() -> Redis:
     """Return the queue database's client (REDIS_QUEUE_DB), shared by this process."""
-    return _client(settings.REDIS_QUEUE_URL, os.getpid())
+    # One client per process (django-rq builds a new pool on every get_queue()): a health probe
+    # every few seconds must not open new connections each time. Through Sentinel when set.
+    return client_for(settings.REDIS_QUEUE_URL)
 
 
 def _keys(rq_queue: str) -> dict[str, str]:

@@ -128,18 +128,53 @@ REDIS_QUEUE_DB = env_int("REDIS_QUEUE_DB", 1, minimum=0)
 REDIS_SSL = env_bool("REDIS_SSL", False)
 _scheme = "rediss" if REDIS_SSL else "redis"
 _auth = f":{quote(REDIS_PASSWORD, safe='')}@" if REDIS_PASSWORD else ""
-REDIS_URL = env_str("REDIS_URL") or f"{_scheme}://{_auth}{REDIS_HOST}:{REDIS_PORT}/{REDIS_DB}"
+
+# Sentinel (DESIGN.md §2): REDIS_SENTINELS lists the sentinels as host:port,host:port; the master
+# they elect for REDIS_SENTINEL_MASTER replaces REDIS_HOST/REDIS_PORT, while REDIS_PASSWORD,
+# REDIS_DB, REDIS_QUEUE_DB and REDIS_SSL still apply to it. Unset: a plain server, as before.
+def _sentinel_address(entry: str) -> tuple[str, int]:
+    host, sep, port = entry.rpartition(":")
+    host = host[1:-1] if host.startswith("[") and host.endswith("]") else host  # [::1]:26379
+    if not sep or not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise ImproperlyConfigured(f"REDIS_SENTINELS entry {entry!r} is not host:port.")
+    return host, int(port)
+
+
+REDIS_SENTINELS = [_sentinel_address(entry) for entry in env_list("REDIS_SENTINELS")]
+REDIS_SENTINEL_MASTER = env_str("REDIS_SENTINEL_MASTER", "mymaster")
+REDIS_SENTINEL_PASSWORD = env_str("REDIS_SENTINEL_PASSWORD")  # the sentinels' own (requirepass), if any
+if REDIS_SENTINELS:
+    if env_str("REDIS_URL"):
+        raise ImproperlyConfigured("REDIS_URL cannot be combined with REDIS_SENTINELS: use REDIS_DB / REDIS_PASSWORD.")
+    if not REDIS_SENTINEL_MASTER or any(ch.isspace() or ch in "/:@" for ch in REDIS_SENTINEL_MASTER):
+        raise ImproperlyConfigured(f"REDIS_SENTINEL_MASTER={REDIS_SENTINEL_MASTER!r} is not a master name.")
+    # The URLs name the master instead of an address: broxiva.connections.client_for() asks the
+    # sentinels where it is (and again after a failover); nothing dials these URLs directly.
+    REDIS_URL = f"{_scheme}://{_auth}{REDIS_SENTINEL_MASTER}/{REDIS_DB}"
+    REDIS_QUEUE_URL = f"{_scheme}://{_auth}{REDIS_SENTINEL_MASTER}/{REDIS_QUEUE_DB}"
+else:
+    REDIS_URL = env_str("REDIS_URL") or f"{_scheme}://{_auth}{REDIS_HOST}:{REDIS_PORT}/{REDIS_DB}"
+    REDIS_QUEUE_URL = f"{_scheme}://{_auth}{REDIS_HOST}:{REDIS_PORT}/{REDIS_QUEUE_DB}"
 if not REDIS_URL.startswith(("redis://", "rediss://", "unix://")):
     raise ImproperlyConfigured("REDIS_URL must start with redis://, rediss:// or unix://")
-REDIS_QUEUE_URL = f"{_scheme}://{_auth}{REDIS_HOST}:{REDIS_PORT}/{REDIS_QUEUE_DB}"
+# Sentinels are asked with short timeouts so that a dead one is skipped quickly, not waited on.
+REDIS_SENTINEL_KWARGS = {"socket_connect_timeout": 5, "socket_timeout": 5}
+if REDIS_SENTINEL_PASSWORD:
+    REDIS_SENTINEL_KWARGS["password"] = REDIS_SENTINEL_PASSWORD
 
-CACHES = {
-    "default": {
-        "BACKEND": "django.core.cache.backends.redis.RedisCache",
-        "LOCATION": REDIS_URL,
-        "KEY_PREFIX": "cache",
+if REDIS_SENTINELS:
+    # Django's RedisCache cannot follow a Sentinel failover, and nothing in the project uses
+    # Django's cache framework (our caches are broxiva.cache on get_redis()): a per-process
+    # LocMemCache keeps django.core.cache working without pinning a master address.
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+else:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": "cache",
+        }
     }
-}
 
 # --- Queues -----------------------------------------------------------------------------------
 # QUEUE_PREFIX namespaces the RQ queue names (RQ keeps its own key layout: rq:queue:<name>,
@@ -157,8 +192,22 @@ try:
 except ValueError as exc:
     raise ImproperlyConfigured(f"QUEUE_OVERRIDES: {exc}") from None
 
+if REDIS_SENTINELS:
+    # django-rq's own Sentinel options (django_rq.connection_utils.get_redis_connection).
+    # SENTINEL_KWARGS is not among django-rq's "connection params", so the few django-rq screens
+    # that rebuild a connection from those alone (cron views, prometheus) lose a sentinel password.
+    _rq_connection = {
+        "SENTINELS": REDIS_SENTINELS,
+        "MASTER_NAME": REDIS_SENTINEL_MASTER,
+        "DB": REDIS_QUEUE_DB,
+        "PASSWORD": REDIS_PASSWORD or None,
+        "SENTINEL_KWARGS": REDIS_SENTINEL_KWARGS,
+        "CONNECTION_KWARGS": {"ssl": True} if REDIS_SSL else {},
+    }
+else:
+    _rq_connection = {"URL": REDIS_QUEUE_URL}
 RQ_QUEUES = {
-    rq_queue_name(name, QUEUE_PREFIX): {"URL": REDIS_QUEUE_URL, "DEFAULT_TIMEOUT": policy.timeout}
+    rq_queue_name(name, QUEUE_PREFIX): {**_rq_connection, "DEFAULT_TIMEOUT": policy.timeout}
     for name, policy in _policies.items()
 }
 RQ = {
