@@ -12,7 +12,7 @@ import os
 
 os.environ["REDIS_DB"] = os.environ.get("TEST_REDIS_DB", "14")
 os.environ["REDIS_QUEUE_DB"] = os.environ.get("TEST_REDIS_QUEUE_DB", "15")
-for name in ("REDIS_URL", "QUEUE_PREFIX"):
+for name in ("REDIS_URL", "QUEUE_PREFIX", "REDIS_SENTINELS", "REDIS_SENTINEL_MASTER", "REDIS_SENTINEL_PASSWORD"):
     os.environ.pop(name, None)
 os.environ["DATABASE_URL"] = os.environ.get("TEST_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/broxiva")
 os.environ.setdefault("SECRET_KEY", "test-only-secret-key")
