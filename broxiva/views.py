@@ -22,7 +22,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
 
 from broxiva import health
-from broxiva.queues import PRIORITY_ORDER, UnknownQueue
+from broxiva.queues import PRIORITY_ORDER, UnknownQueue, rq_name
 
 
 def _bearer(request: HttpRequest) -> str | None:
@@ -84,34 +84,71 @@ def queue(request: HttpRequest, name: str) -> JsonResponse:
 _STATUS_VALUE = {health.OK: 0, health.WARNING: 1, health.CRITICAL: 2}
 
 
-class HealthCollector:
-    """The health report as gauges, one sample per queue (labels: queue)."""
+class QueueCollector:
+    """The queues as Prometheus families, from one health report per scrape.
+
+    django-rq's ``RQCollector`` exports the same ``rq_*`` families, but it counts registries with
+    RQ's ``.count``, which runs the registry clean-ups: every scrape would hand abandoned jobs to
+    their retry policy outside the workers' maintenance lock (a race that can retry a job twice).
+    Here every count comes from the health report (no clean-up, two round trips) and the worker
+    families from the worker registry, under django-rq's metric names.
+    """
 
     def collect(self):
-        from prometheus_client.core import GaugeMetricFamily
-
         report = health.queues_health()
-        families = {
-            "waiting": GaugeMetricFamily("broxiva_queue_waiting_jobs", "Jobs waiting in the queue", labels=["queue"]),
-            "active": GaugeMetricFamily("broxiva_queue_active_jobs", "Jobs being executed", labels=["queue"]),
-            "failed": GaugeMetricFamily("broxiva_queue_failed_jobs", "Jobs in the failed registry", labels=["queue"]),
-            "scheduled": GaugeMetricFamily(
-                "broxiva_queue_scheduled_jobs", "Jobs scheduled (retries with backoff included)", labels=["queue"]
-            ),
-            "workers": GaugeMetricFamily("broxiva_queue_workers", "Live workers listening", labels=["queue"]),
-            "oldestWaitingAgeSeconds": GaugeMetricFamily(
-                "broxiva_queue_oldest_waiting_age_seconds", "Age of the oldest waiting job (0: none)", labels=["queue"]
-            ),
-        }
-        status = GaugeMetricFamily(
-            "broxiva_queue_status", "Queue health: 0 ok, 1 warning, 2 critical", labels=["queue"]
-        )
-        for name, data in report["queues"].items():
-            for field, family in families.items():
-                family.add_metric([name], data[field] or 0)
-            status.add_metric([name], _STATUS_VALUE[data["status"]])
-        yield from families.values()
-        yield status
+        yield from _health_families(report)
+        yield from _rq_families(report)
+
+
+_RQ_JOB_STATES = {"waiting": "queued", "active": "started", "finished": "finished", "failed": "failed",
+                  "deferred": "deferred", "scheduled": "scheduled"}
+
+
+def _rq_families(report: dict):
+    from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+    from rq import Worker
+
+    workers = GaugeMetricFamily("rq_workers", "RQ workers", labels=["name", "state", "queues"])
+    successful = CounterMetricFamily("rq_job_successful_total", "RQ successful job count", labels=["name", "queues"])
+    failed = CounterMetricFamily("rq_job_failed_total", "RQ failed job count", labels=["name", "queues"])
+    working = CounterMetricFamily("rq_working_seconds_total", "RQ total working time", labels=["name", "queues"])
+    for worker in Worker.all(connection=health.connection()):
+        queues = ",".join(worker.queue_names())
+        workers.add_metric([worker.name, worker.get_state(), queues], 1)
+        successful.add_metric([worker.name, queues], worker.successful_job_count)
+        failed.add_metric([worker.name, queues], worker.failed_job_count)
+        working.add_metric([worker.name, queues], worker.total_working_time)
+    jobs = GaugeMetricFamily("rq_jobs", "RQ jobs by status", labels=["queue", "status"])
+    for name, data in report["queues"].items():
+        for field, state in _RQ_JOB_STATES.items():
+            jobs.add_metric([rq_name(name), state], data[field])
+    yield from (workers, successful, failed, working, jobs)
+
+
+def _health_families(report: dict):
+    from prometheus_client.core import GaugeMetricFamily
+
+    families = {
+        "waiting": GaugeMetricFamily("broxiva_queue_waiting_jobs", "Jobs waiting in the queue", labels=["queue"]),
+        "active": GaugeMetricFamily("broxiva_queue_active_jobs", "Jobs being executed", labels=["queue"]),
+        "failed": GaugeMetricFamily("broxiva_queue_failed_jobs", "Jobs in the failed registry", labels=["queue"]),
+        "scheduled": GaugeMetricFamily(
+            "broxiva_queue_scheduled_jobs", "Jobs scheduled (retries with backoff included)", labels=["queue"]
+        ),
+        "workers": GaugeMetricFamily("broxiva_queue_workers", "Live workers listening", labels=["queue"]),
+        "oldestWaitingAgeSeconds": GaugeMetricFamily(
+            "broxiva_queue_oldest_waiting_age_seconds", "Age of the oldest waiting job (0: none)", labels=["queue"]
+        ),
+    }
+    status = GaugeMetricFamily(
+        "broxiva_queue_status", "Queue health: 0 ok, 1 warning, 2 critical", labels=["queue"]
+    )
+    for name, data in report["queues"].items():
+        for field, family in families.items():
+            family.add_metric([name], data[field] or 0)
+        status.add_metric([name], _STATUS_VALUE[data["status"]])
+    yield from families.values()
+    yield status
 
 
 _registry = None
@@ -120,13 +157,11 @@ _registry = None
 def _metrics_registry():
     global _registry
     if _registry is None:
-        from django_rq.contrib.prometheus import RQCollector
         from prometheus_client import CollectorRegistry
 
         # auto_describe=False: describing would run a full collection at registration time.
         registry = CollectorRegistry(auto_describe=False)
-        registry.register(RQCollector())
-        registry.register(HealthCollector())
+        registry.register(QueueCollector())
         _registry = registry
     return _registry
 
@@ -134,7 +169,7 @@ def _metrics_registry():
 @never_cache
 @require_safe
 def metrics(request: HttpRequest) -> HttpResponse:
-    """django-rq's Prometheus metrics (workers, jobs by status) plus the health gauges."""
+    """django-rq's Prometheus families (workers, jobs by status) plus the health gauges."""
     if not _authorized(request, settings.METRICS_TOKEN, open_without_token=False):
         return _denied()
     from prometheus_client.exposition import choose_encoder

@@ -1,13 +1,16 @@
-"""Prometheus metrics: django-rq's collector plus the health gauges, behind a token."""
+"""Prometheus metrics: django-rq's families plus the health gauges, behind a token."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
+import time
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
+from rq.job import JobStatus
 
+from broxiva.queues import get_queue
 from tests.broxiva.ops_helpers import fill_queue
 from tests.workers import ROOT, worker_env
 
@@ -38,7 +41,26 @@ class MetricsTests:
         assert values[("broxiva_queue_status", (("queue", "product-sync"),))] == 2
         assert values[("broxiva_queue_workers", (("queue", "email"),))] == 0
         assert values[("broxiva_queue_oldest_waiting_age_seconds", (("queue", "fx-refresh"),))] == 0
-        assert values[("rq_jobs", (("queue", "email"), ("status", "queued")))] == 3  # django-rq's collector
+        assert values[("rq_jobs", (("queue", "email"), ("status", "queued")))] == 3  # django-rq's family names
+        assert values[("rq_jobs", (("queue", "product-sync"), ("status", "queued")))] == 5001
+
+    def test_a_scrape_never_runs_the_registry_clean_ups(self, admin_client):
+        # An abandoned job (its lease expired): only a worker's maintenance, under its lock, may
+        # hand it to the retry policy. django-rq's own collector would do it on every scrape.
+        queue = get_queue("fx-refresh")
+        [job_id] = fill_queue("fx-refresh", 1)
+        job = queue.fetch_job(job_id)
+        queue.remove(job)
+        job.set_status(JobStatus.STARTED)
+        queue.connection.zadd(queue.started_job_registry.key, {f"{job.id}:exec1": time.time() - 60})
+
+        response = admin_client.get("/metrics")
+
+        assert response.status_code == 200
+        assert samples(response.content.decode())[("rq_jobs", (("queue", "fx-refresh"), ("status", "started")))] == 1
+        assert queue.connection.zcard(queue.started_job_registry.key) == 1
+        assert queue.fetch_job(job.id).get_status() == JobStatus.STARTED
+        assert queue.scheduled_job_registry.get_job_ids(cleanup=False) == []
 
     def test_it_refuses_anonymous_and_wrong_tokens(self, client, settings):
         settings.METRICS_TOKEN = "m3trics"
