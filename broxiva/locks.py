@@ -99,6 +99,13 @@ def acquire_lock(resource: Name, *, ttl_seconds: float = 30, wait_time_ms: int =
     return LockResult(acquired=bool(acquired), lock_id=token if acquired else None, resource=resource, key=key)
 
 
+def _held(key: str, lock_id: str, ttl_seconds: float | None) -> Lock:
+    """A redis-py Lock that acts as the holder of ``lock_id`` (its token-checked Lua scripts decide)."""
+    lock = _lock(key, ttl_seconds)
+    lock.local.token = lock.redis.get_encoder().encode(lock_id)
+    return lock
+
+
 def release_lock(resource: Name, lock_id: str | None, *, tenant: Any = None) -> bool:
     """Release ``resource`` if ``lock_id`` holds it. Return True only when it did.
 
@@ -107,8 +114,7 @@ def release_lock(resource: Name, lock_id: str | None, *, tenant: Any = None) -> 
     key = lock_key(resource, tenant=tenant)
     if not lock_id:
         return False
-    lock = _lock(key, None)
-    lock.local.token = lock.redis.get_encoder().encode(lock_id)
+    lock = _held(key, lock_id, None)
     try:
         lock.release()
     except LockNotOwnedError:
@@ -122,8 +128,7 @@ def extend_lock(resource: Name, lock_id: str | None, ttl_seconds: float, *, tena
     key = lock_key(resource, tenant=tenant)
     if not lock_id:
         return False
-    lock = _lock(key, ttl_seconds)
-    lock.local.token = lock.redis.get_encoder().encode(lock_id)
+    lock = _held(key, lock_id, ttl_seconds)
     try:
         return bool(lock.extend(ttl_seconds, replace_ttl=True))
     except LockNotOwnedError:
