@@ -1,7 +1,8 @@
 """Redis connections, one pool per process.
 
 ``get_redis()`` is the main DB (caches, locks, idempotency, rate limits); queue data lives in
-``REDIS_QUEUE_DB`` and is reached through django-rq (``get_queue_redis()``). Both go through
+``REDIS_QUEUE_DB`` and is reached through django-rq's queues (``broxiva.queues.get_queue``) or,
+for reads that bypass RQ, ``client_for(settings.REDIS_QUEUE_URL)``. Both go through
 Sentinel when ``REDIS_SENTINELS`` is set (DESIGN.md §2): the URLs then name the master, and
 ``client_for()`` asks the sentinels for its address, again after a failover.
 """
@@ -48,11 +49,3 @@ def get_redis() -> redis.Redis:
     """Return the client for the main Redis DB (REDIS_URL / REDIS_DB)."""
     return client_for(settings.REDIS_URL)
 
-
-def get_queue_redis() -> redis.Redis:
-    """Return the client for the queue Redis DB (REDIS_QUEUE_DB), as django-rq uses it."""
-    import django_rq
-
-    from broxiva.queues import rq_name
-
-    return django_rq.get_connection(rq_name("email"))
