@@ -104,7 +104,13 @@ STORAGES = {
 _database_url = env_str("DATABASE_URL")
 if _database_url:
     try:
-        _db = dj_database_url.parse(_database_url, conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 60, minimum=0))
+        _db = dj_database_url.parse(
+            _database_url,
+            conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 60, minimum=0),
+            # A persistent connection is pinged before its first use in each request or job, so a
+            # backend that died while idle (restart, failover) is replaced instead of failing it.
+            conn_health_checks=env_bool("DATABASE_CONN_HEALTH_CHECKS", True),
+        )
     except ValueError as exc:
         raise ImproperlyConfigured(f"DATABASE_URL is not a valid database URL: {exc}") from None
     if _db.get("ENGINE") not in ("django.db.backends.postgresql", "django.db.backends.sqlite3"):
