@@ -226,6 +226,10 @@ RQ_SHOW_ADMIN_LINK = True
 # retention (keep the last N) of DESIGN.md §4.
 RQ_RESULT_TTL = env_int("RQ_RESULT_TTL", 7 * 24 * 3600, minimum=1)
 RQ_FAILURE_TTL = env_int("RQ_FAILURE_TTL", 30 * 24 * 3600, minimum=1)
+# Transactional outbox (broxiva.outbox): the relay pushes rows older than the grace period (the
+# commit hook normally pushes within milliseconds), at most OUTBOX_RELAY_LIMIT rows a run.
+OUTBOX_RELAY_GRACE_SECONDS = env_int("OUTBOX_RELAY_GRACE_SECONDS", 30, minimum=0)
+OUTBOX_RELAY_LIMIT = env_int("OUTBOX_RELAY_LIMIT", 10_000, minimum=1)
 
 # --- E-mail -----------------------------------------------------------------------------------
 
