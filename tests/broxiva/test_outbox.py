@@ -374,6 +374,19 @@ class CommandTests:
         assert OutboxJob.objects.count() == 1
 
 
+@pytest.mark.django_db
+class HealthReportTests:
+    def test_it_reports_the_outbox_backlog(self, client):
+        old_rows(2, age=300)
+
+        report = client.get("/health/queues").json()
+
+        assert report["outbox"]["waiting"] == 2 and 300 <= report["outbox"]["oldestAgeSeconds"] < 400
+
+    def test_it_reports_an_empty_outbox(self, client):
+        assert client.get("/health/queues").json()["outbox"] == {"waiting": 0, "oldestAgeSeconds": None}
+
+
 @pytest.mark.django_db(transaction=True)
 class AdminTests:
     def test_it_lists_waiting_jobs_read_only(self, client):
