@@ -17,7 +17,7 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from django.db import close_old_connections, connections
+from django.db import connections
 from rq import SimpleWorker, Worker
 from rq.utils import now
 
@@ -113,17 +113,28 @@ class BroxivaWorkerMixin:
     # job's first query because close_old_connections() re-arms that check.
 
     def perform_job(self, job: Any, queue: Any) -> bool:
-        close_old_connections()
+        close_stale_connections()
         try:
             return super().perform_job(job, queue)
         finally:
-            close_old_connections()
+            close_stale_connections()
 
     def apply_retention_after_job(self, job: Any) -> None:
         try:
             retention.trim_after_job(self.connection, logical_name(job.origin), job)
         except Exception:  # retention must never stop a worker; the periodic sweep catches up
             self.log.warning("retention after job %s failed", job.id, exc_info=True)
+
+
+def close_stale_connections() -> None:
+    """Django's ``close_old_connections()``, sparing a connection inside ``atomic()``.
+
+    A worker run in-process by a caller that holds a transaction (a test inside pytest-django's
+    transaction) must not have that transaction's connection closed under it.
+    """
+    for conn in connections.all(initialized_only=True):
+        if not conn.in_atomic_block:
+            conn.close_if_unusable_or_obsolete()
 
 
 class BroxivaWorker(BroxivaWorkerMixin, Worker):

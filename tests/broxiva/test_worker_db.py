@@ -10,7 +10,9 @@ from __future__ import annotations
 import pytest
 from django.db import connection
 
+from broxiva.models import Tenant
 from broxiva.queues import enqueue, get_queue
+from broxiva.worker import BroxivaSimpleWorker
 from tests.broxiva.db_jobs import backend_pid
 from tests.workers import running_worker, wait_for
 
@@ -56,3 +58,17 @@ def test_it_runs_database_jobs_after_the_backend_is_terminated(worker_class):
     failures = [outcome(job) for job in later if job.get_status() != "finished"]
     assert failures == []
     assert first.return_value() not in {job.return_value() for job in later}
+
+
+@pytest.mark.django_db
+def test_it_leaves_a_transaction_alone_when_run_in_process(acme):
+    # pytest-django's transaction holds the connection: closing "stale" connections around the job
+    # must not close it (Django's close_old_connections() would: autocommit is off inside it).
+    queue = get_queue("email")
+    job = queue.original_enqueue_call("tests.broxiva.db_jobs.backend_pid")
+    worker = BroxivaSimpleWorker([queue], connection=queue.connection)
+
+    worker.work(burst=True)
+
+    assert job.get_status(refresh=True) == "finished"
+    assert Tenant.objects.filter(slug="acme").exists()
