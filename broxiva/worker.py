@@ -2,8 +2,9 @@
 
 RQ's own worker already does what production needs on SIGTERM: a warm shutdown that lets the
 current job finish, then exits. ``BroxivaWorkerMixin`` is where the project adds its job-wide
-behaviour (deferral, permanent errors, crash recovery, retention, log context), so every
-``rqworker`` process on every machine gets it without extra flags. Two classes carry it:
+behaviour (deferral, permanent errors, crash recovery, retention, log context, database
+connections that survive a PostgreSQL restart), so every ``rqworker`` process on every machine
+gets it without extra flags. Two classes carry it:
 
 - ``BroxivaWorker`` (the default) forks a work horse per job, as RQ's ``Worker`` does: a job that
   leaks memory, corrupts global state or segfaults takes only its own process down.
