@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.contrib import admin
 
-from broxiva.models import Alert, Tenant
+from broxiva.models import Alert, OutboxJob, Tenant
 
 
 @admin.register(Tenant)
@@ -23,6 +23,31 @@ class AlertAdmin(admin.ModelAdmin):
     search_fields = ("subject", "body")
     date_hierarchy = "created_at"
     readonly_fields = [field.name for field in Alert._meta.fields]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(OutboxJob)
+class OutboxJobAdmin(admin.ModelAdmin):
+    """Jobs recorded in a transaction that Redis has not taken yet: what waits, since when, why.
+
+    Read-only: the relay (``manage.py outbox_relay``) pushes them. Arguments are ids and plain
+    values by the enqueue contract, so nothing secret is shown.
+    """
+
+    list_display = ("created_at", "queue", "func", "job_id", "attempts", "last_attempt_at", "last_error_short")
+    list_filter = ("queue", "created_at")
+    search_fields = ("job_id", "func")
+    date_hierarchy = "created_at"
+    readonly_fields = [field.name for field in OutboxJob._meta.fields]
+
+    @admin.display(description="last error")
+    def last_error_short(self, obj: OutboxJob) -> str:
+        return obj.last_error[:120]
 
     def has_add_permission(self, request) -> bool:
         return False

@@ -204,7 +204,7 @@ def queues_health(names: list[str] | None = None) -> dict[str, Any]:
     thresholds = Thresholds.from_settings()
     queues = {name: queue_report(name, stats, thresholds) for name, stats in collect(names).items()}
     overall = max((q["status"] for q in queues.values()), key=SEVERITY.__getitem__, default=OK)
-    return {
+    report = {
         "status": overall,
         "totalQueues": len(queues),
         "healthyQueues": sum(1 for q in queues.values() if q["healthy"]),
@@ -214,6 +214,22 @@ def queues_health(names: list[str] | None = None) -> dict[str, Any]:
         "checkedAt": datetime.now(UTC).isoformat(timespec="seconds"),
         "queues": queues,
     }
+    if names is None:
+        report["outbox"] = outbox_backlog()
+    return report
+
+
+def outbox_backlog() -> dict[str, Any]:
+    """Jobs recorded in PostgreSQL that Redis has not taken yet (``broxiva.outbox``): one query."""
+    from broxiva.outbox import backlog
+
+    try:
+        waiting, oldest = backlog()
+    except Exception as exc:  # the queues' report must not depend on the database
+        logger.warning("outbox backlog unavailable: %s", type(exc).__name__)
+        return {"error": type(exc).__name__}
+    age = round((datetime.now(UTC) - oldest).total_seconds(), 1) if oldest else None
+    return {"waiting": waiting, "oldestAgeSeconds": age}
 
 
 def queue_health(name: str) -> dict[str, Any]:

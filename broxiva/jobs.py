@@ -33,3 +33,10 @@ def recovery_sweep_job() -> dict[str, Any]:
 
     found = recover_abandoned()
     return {"abandoned": found}
+
+
+def outbox_relay_job() -> dict[str, Any]:
+    """Push the outbox jobs that their commit hook could not push (Redis was unavailable)."""
+    from broxiva.outbox import relay
+
+    return relay().as_dict()

@@ -1,10 +1,11 @@
-"""The one model every app shares: the tenant (a shop)."""
+"""The kernel's models: the tenant (the one model every app shares), alerts and the job outbox."""
 
 from __future__ import annotations
 
 from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.db import models
+from django.utils import timezone
 from django.utils.deconstruct import deconstructible
 
 _locale = RegexValidator(r"^[a-z]{2,3}([-_][A-Za-z0-9]{2,8})*$", "Enter a locale such as en, en-US or pt-BR.")
@@ -99,3 +100,31 @@ class Alert(models.Model):
 
     def __str__(self) -> str:
         return f"[{self.severity}] {self.subject}"
+
+
+class OutboxJob(models.Model):
+    """A job decided inside a database transaction, waiting to reach Redis (``broxiva.outbox``).
+
+    ``enqueue()`` inside ``transaction.atomic()`` writes the row in the caller's transaction; the
+    commit hook pushes it to Redis and deletes it. A row still here is a job Redis has not
+    confirmed: the periodic relay pushes it (``attempts`` and ``last_error`` say what failed).
+    Arguments are the job's validated, JSON-serialisable ones (ids and plain values, never secrets).
+    """
+
+    job_id = models.CharField(max_length=128, db_index=True, help_text="The RQ job id it is pushed with")
+    queue = models.CharField(max_length=64, help_text="Logical queue name")
+    func = models.CharField(max_length=255, help_text="Dotted path of the job function")
+    args = models.JSONField(default=list, blank=True)
+    kwargs = models.JSONField(default=dict, blank=True)
+    at_front = models.BooleanField(default=False)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    attempts = models.PositiveIntegerField(default=0, help_text="Pushes tried and failed")
+    last_attempt_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        verbose_name = "outbox job"
+
+    def __str__(self) -> str:
+        return f"{self.queue} {self.func} ({self.job_id})"

@@ -3,9 +3,11 @@
 ``policy(name)`` answers the §4 contract of DESIGN.md for a queue; ``enqueue()`` checks a job
 against it (known queue, importable function, JSON-serialisable arguments, a valid payload for
 jobs that declare one) before anything reaches Redis, then hands it to django-rq with the
-queue's retry policy, timeout and result TTLs. Enqueueing inside ``transaction.atomic()`` waits
-for the commit (django-rq's ``on_db_commit`` mode), so a rolled-back transaction enqueues
-nothing.
+queue's retry policy, timeout and result TTLs. Enqueueing inside ``transaction.atomic()`` goes
+through the transactional outbox (``broxiva.outbox``): the job is recorded in PostgreSQL in the
+caller's transaction and pushed to Redis after the commit (by the commit hook, or by the relay
+if Redis was unavailable), so a rolled-back transaction enqueues nothing and a committed one
+never loses its jobs.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from typing import Any, TypeVar
 import django_rq
 import pydantic
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import connection
 from django.utils.module_loading import import_string
 from rq import Queue, Retry
 
@@ -208,19 +210,26 @@ def enqueue(
     job_id: str | None = None,
     at_front: bool = False,
     **kwargs: Any,
-) -> str | None:
-    """Enqueue ``func(*args, **kwargs)`` on a queue with that queue's policy.
+) -> str:
+    """Enqueue ``func(*args, **kwargs)`` on a queue with that queue's policy; return the job id.
 
-    Return the job id, or ``None`` when called inside a transaction: the job is then enqueued
-    when the transaction commits, and not at all if it rolls back. Raise ``EnqueueError``
-    (``UnknownQueue``, ``InvalidPayload``) without touching Redis when the job is not valid.
+    Inside a transaction the job is recorded in the outbox and pushed when the transaction
+    commits (not at all if it rolls back); the id returned is the one it will be pushed with (a
+    new uuid4 hex when ``job_id`` is not given). Outside one, a Redis error raises: nothing was
+    accepted. Raise ``EnqueueError`` (``UnknownQueue``, ``InvalidPayload``) without touching Redis
+    or the database when the job is not valid.
     """
     _check_job_id(job_id)
     path, args, kwargs = _prepare(queue_name, func, args, kwargs)
+    if connection.in_atomic_block:
+        from broxiva import outbox
+
+        pending = outbox.Pending(queue_name, path, args, kwargs, job_id or outbox.new_job_id(), at_front)
+        return outbox.record([pending])[0]
     job = get_queue(queue_name).enqueue_call(
         func=path, args=args, kwargs=kwargs, job_id=job_id, at_front=at_front, **job_options(queue_name)
     )
-    return job.id if job is not None else None
+    return job.id
 
 
 def enqueue_many(
@@ -229,9 +238,16 @@ def enqueue_many(
     """Enqueue one job per keyword-argument mapping, in pipelined batches (fan-out).
 
     Every job is validated first: one bad payload refuses the whole batch and nothing is
-    enqueued. Inside a transaction, the batch waits for the commit and ``[]`` is returned.
+    enqueued. Inside a transaction, the batch goes through the outbox (one INSERT, one commit
+    hook that pushes it in pipelined batches) and the ids it will be pushed with are returned.
     """
     prepared = [_prepare(queue_name, func, (), dict(kw)) for kw in kwargs_list]
+    if connection.in_atomic_block:
+        from broxiva import outbox
+
+        return outbox.record(
+            [outbox.Pending(queue_name, path, args, kwargs, outbox.new_job_id()) for path, args, kwargs in prepared]
+        )
     options = job_options(queue_name)
 
     def push() -> list[str]:
@@ -248,7 +264,4 @@ def enqueue_many(
             ids.extend(job.id for job in jobs)
         return ids
 
-    if connection.in_atomic_block:
-        transaction.on_commit(push)
-        return []
     return push()

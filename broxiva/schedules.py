@@ -91,6 +91,14 @@ SCHEDULES: list[Entry] = [
         cron="* * * * *",  # every minute, at second 0 (UTC)
         at_front=True,
     ),
+    Entry(
+        "outbox-relay", "email", "broxiva.jobs.outbox_relay_job",
+        "Push the outbox jobs whose commit hook could not reach Redis",
+        # Every minute: a job recorded while Redis was down reaches its queue within a minute of
+        # Redis (and so the scheduler) coming back, plus the relay's grace period.
+        cron="* * * * *",  # every minute, at second 0 (UTC)
+        at_front=True,
+    ),
 ]
 
 

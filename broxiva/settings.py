@@ -104,7 +104,13 @@ STORAGES = {
 _database_url = env_str("DATABASE_URL")
 if _database_url:
     try:
-        _db = dj_database_url.parse(_database_url, conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 60, minimum=0))
+        _db = dj_database_url.parse(
+            _database_url,
+            conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 60, minimum=0),
+            # A persistent connection is pinged before its first use in each request or job, so a
+            # backend that died while idle (restart, failover) is replaced instead of failing it.
+            conn_health_checks=env_bool("DATABASE_CONN_HEALTH_CHECKS", True),
+        )
     except ValueError as exc:
         raise ImproperlyConfigured(f"DATABASE_URL is not a valid database URL: {exc}") from None
     if _db.get("ENGINE") not in ("django.db.backends.postgresql", "django.db.backends.sqlite3"):
@@ -220,6 +226,10 @@ RQ_SHOW_ADMIN_LINK = True
 # retention (keep the last N) of DESIGN.md §4.
 RQ_RESULT_TTL = env_int("RQ_RESULT_TTL", 7 * 24 * 3600, minimum=1)
 RQ_FAILURE_TTL = env_int("RQ_FAILURE_TTL", 30 * 24 * 3600, minimum=1)
+# Transactional outbox (broxiva.outbox): the relay pushes rows older than the grace period (the
+# commit hook normally pushes within milliseconds), at most OUTBOX_RELAY_LIMIT rows a run.
+OUTBOX_RELAY_GRACE_SECONDS = env_int("OUTBOX_RELAY_GRACE_SECONDS", 30, minimum=0)
+OUTBOX_RELAY_LIMIT = env_int("OUTBOX_RELAY_LIMIT", 10_000, minimum=1)
 
 # --- E-mail -----------------------------------------------------------------------------------
 

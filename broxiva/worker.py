@@ -2,8 +2,9 @@
 
 RQ's own worker already does what production needs on SIGTERM: a warm shutdown that lets the
 current job finish, then exits. ``BroxivaWorkerMixin`` is where the project adds its job-wide
-behaviour (deferral, permanent errors, crash recovery, retention, log context), so every
-``rqworker`` process on every machine gets it without extra flags. Two classes carry it:
+behaviour (deferral, permanent errors, crash recovery, retention, log context, database
+connections that survive a PostgreSQL restart), so every ``rqworker`` process on every machine
+gets it without extra flags. Two classes carry it:
 
 - ``BroxivaWorker`` (the default) forks a work horse per job, as RQ's ``Worker`` does: a job that
   leaks memory, corrupts global state or segfaults takes only its own process down.
@@ -17,6 +18,7 @@ from __future__ import annotations
 import sys
 from typing import Any
 
+from django.db import connections
 from rq import SimpleWorker, Worker
 from rq.utils import now
 
@@ -103,6 +105,21 @@ class BroxivaWorkerMixin:
             finally:
                 self.apply_retention_after_job(job)
 
+    # --- Database connections ------------------------------------------------------------------
+    # A worker lives for days; its PostgreSQL backend may not (restart, failover, idle timeout,
+    # pg_terminate_backend). As Django does around a request, stale connections are closed before
+    # and after every job, wherever the job runs (this process, or the forked work horse). Closing
+    # only drops a connection that had an error or outlived CONN_MAX_AGE; a connection that died
+    # while idle is caught by CONN_HEALTH_CHECKS (settings.py), which pings it once before the
+    # job's first query because close_old_connections() re-arms that check.
+
+    def perform_job(self, job: Any, queue: Any) -> bool:
+        close_stale_connections()
+        try:
+            return super().perform_job(job, queue)
+        finally:
+            close_stale_connections()
+
     def apply_retention_after_job(self, job: Any) -> None:
         try:
             retention.trim_after_job(self.connection, logical_name(job.origin), job)
@@ -110,8 +127,39 @@ class BroxivaWorkerMixin:
             self.log.warning("retention after job %s failed", job.id, exc_info=True)
 
 
+def close_stale_connections() -> None:
+    """Django's ``close_old_connections()``, sparing a connection inside ``atomic()``.
+
+    A worker run in-process by a caller that holds a transaction (a test inside pytest-django's
+    transaction) must not have that transaction's connection closed under it.
+    """
+    for conn in connections.all(initialized_only=True):
+        if not conn.in_atomic_block:
+            conn.close_if_unusable_or_obsolete()
+
+
 class BroxivaWorker(BroxivaWorkerMixin, Worker):
     """Forks a work horse per job (isolation); the default."""
+
+    def fork_work_horse(self, job: Any, queue: Any) -> None:
+        # A forked child must never use the parent's database connection: two processes writing
+        # to one socket corrupt the protocol, and a backend that died under the parent would fail
+        # every horse until the worker restarts. So the parent closes its connections before each
+        # fork (as django-rq's rqworker does once at start): the horse opens its own, and the
+        # parent reconnects only if it needs the database again, which is rare (it talks to
+        # Redis). Closing in the child instead would leave the parent's connection to be closed
+        # later by both processes' finalizers, and would not help a parent whose backend died.
+        connections.close_all()
+        super().fork_work_horse(job, queue)
+
+    def perform_job(self, job: Any, queue: Any) -> bool:
+        try:
+            return super().perform_job(job, queue)
+        finally:
+            if self.is_horse:
+                # The horse ends with os._exit(), which skips Django's clean-up: close its
+                # connections here so PostgreSQL sees a clean goodbye, not a dropped socket.
+                connections.close_all()
 
 
 class BroxivaSimpleWorker(BroxivaWorkerMixin, SimpleWorker):

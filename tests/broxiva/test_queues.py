@@ -121,16 +121,17 @@ class EnqueueTests:
             pass
 
         with pytest.raises(Rollback), transaction.atomic():
-            assert enqueue("email", record, "a") is None
+            job_id = enqueue("email", record, "a")
             raise Rollback
         assert queues.get_queue("email").count == 0
+        assert queues.get_queue("email").fetch_job(job_id) is None
 
     @pytest.mark.django_db(transaction=True)
     def test_it_enqueues_when_the_transaction_commits(self):
         with transaction.atomic():
-            enqueue("email", record, "a")
+            job_id = enqueue("email", record, "a")
             assert queues.get_queue("email").count == 0
-        assert queues.get_queue("email").count == 1
+        assert queues.get_queue("email").job_ids == [job_id]
 
     def test_it_fans_out_in_a_pipeline(self):
         ids = enqueue_many("email", greet_job, [{"tenant_id": i, "name": f"n{i}"} for i in range(1200)])
