@@ -460,6 +460,8 @@ def _send(prepared: requests.PreparedRequest, *, untrusted: bool, deadline: _Dea
     url = prepared.url or ""
     host = urlsplit(url).hostname or "?"
     what = f"{prepared.method} {host}"
+    if not untrusted and urlsplit(url).scheme not in ("http", "https"):
+        raise InvalidUrl(f"{what}: only http and https URLs can be called", url=url)
     with _session_for(prepared, untrusted, deadline) as session:
         left = deadline.left()
         if left <= 0:
