@@ -8,6 +8,7 @@ accepted connection is counted, so a test can prove that a refused call never co
 from __future__ import annotations
 
 import socket
+import ssl
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -26,6 +27,7 @@ class RawServer:
     answer: Callable[[Request], list[bytes]]
     host: str = "127.0.0.1"
     pause: float = 0.0
+    tls: ssl.SSLContext | None = None
     requests: list[Request] = field(default_factory=list)
     accepted: int = 0
     completed: int = 0  # answers written to the end (a client that gave up early stops the writing)
@@ -39,7 +41,7 @@ class RawServer:
         self._thread.start()
 
     def url(self, path: str = "/", host: str | None = None) -> str:
-        return f"http://{host or self.host}:{self.port}{path}"
+        return f"{'https' if self.tls else 'http'}://{host or self.host}:{self.port}{path}"
 
     def close(self) -> None:
         self._stop.set()
@@ -65,6 +67,8 @@ class RawServer:
         with conn:
             conn.settimeout(5)
             try:
+                if self.tls is not None:
+                    conn = self.tls.wrap_socket(conn, server_side=True)
                 request = _read_request(conn)
                 self.requests.append(request)
                 for index, piece in enumerate(self.answer(request)):
