@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from broxiva import http
+from broxiva.http import guard
 from tests.broxiva.http_servers import RawServer, redirect, response
 
 pytestmark = pytest.mark.timeout(60)
@@ -48,7 +49,7 @@ class ClassifierTests:
     ])
     def test_it_refuses_non_public_addresses_and_names_why(self, address, reason):
         assert http.is_public_address(address) is False
-        assert from_addresses().refusal_reason(address).startswith(reason)
+        assert guard.refusal_reason(address).startswith(reason)
 
     @pytest.mark.parametrize("address", ["8.8.8.8", "1.1.1.1", "93.184.215.14", "100.63.255.255", "100.128.0.1",
                                          "172.32.0.1", "2606:4700:4700::1111", "2a00:1450:4001::200e",
@@ -60,12 +61,6 @@ class ClassifierTests:
     def test_it_classifies_addresses_only_not_spellings(self, text):
         with pytest.raises(ValueError):
             http.is_public_address(text)
-
-
-def from_addresses():
-    from broxiva import addresses
-
-    return addresses
 
 
 @pytest.fixture

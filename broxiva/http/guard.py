@@ -1,6 +1,7 @@
-"""Which IP addresses a tenant's URL may reach: the classifier under ``broxiva.http``'s guard.
+"""broxiva.http's destination guard: which addresses a tenant's URL may reach, and the check.
 
-Pure functions on addresses (nothing here resolves or connects). Refused: unspecified, loopback,
+The classifier (``refusal_reason``, ``is_public_address``) is pure: it neither resolves nor
+connects. ``check(url)`` resolves the host once and checks every address. Refused: unspecified, loopback,
 private (RFC 1918), carrier-grade NAT, link-local (the cloud metadata address 169.254.169.254
 among them), multicast, documentation/benchmark/reserved ranges, IPv6 unique-local and
 link-local, and the IPv4-mapped, IPv4-compatible, 6to4 and NAT64 forms of refused IPv4
@@ -10,9 +11,16 @@ addresses (the embedded IPv4 address is what the packets reach).
 from __future__ import annotations
 
 import ipaddress
+import socket
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from functools import lru_cache
+from urllib.parse import urlsplit
 
 from django.conf import settings
+
+from broxiva.http.errors import BlockedDestination, ConnectionFailed, InvalidUrl, Timeout
+from broxiva.http.transport import Deadline
 
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -111,3 +119,46 @@ def allowed(address: Address) -> bool:
     if isinstance(address, ipaddress.IPv6Address) and (inner := embedded_ipv4(address)) is not None:
         forms.append(inner)
     return any(form.version == net.version and form in net for form in forms for net in nets)
+
+
+# getaddrinfo() has no timeout of its own: it runs in a small pool so the call's deadline bounds it.
+_resolver = ThreadPoolExecutor(max_workers=4, thread_name_prefix="broxiva-http-dns")
+
+
+def _resolve(host: str, port: int, deadline: Deadline) -> list[Address]:
+    literal = parse_address(host)
+    if literal is not None:
+        return [literal]
+    future = _resolver.submit(socket.getaddrinfo, host, port, type=socket.SOCK_STREAM)
+    try:
+        infos = future.result(timeout=max(deadline.left(), 0.001))
+    except FutureTimeout:
+        raise Timeout(f"resolving {host} timed out after {deadline.seconds:g}s") from None
+    except (OSError, UnicodeError) as exc:
+        raise ConnectionFailed(f"cannot resolve {host} ({exc.__class__.__name__})") from None
+    found = [parse_address(str(info[4][0]).split("%")[0]) for info in infos]
+    return list(dict.fromkeys(a for a in found if a is not None))
+
+
+def check(url: str, deadline: Deadline) -> str:
+    """Return the address to connect to for an untrusted ``url``; raise ``BlockedDestination``."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if parts.scheme not in ("http", "https"):
+        raise BlockedDestination(f"{host or url[:40]}: only http and https URLs are allowed", url=url)
+    if parts.username is not None or parts.password is not None:
+        raise BlockedDestination(f"{host}: credentials in the URL are not allowed", url=url)
+    if not host:
+        raise InvalidUrl("URL without a host", url=url)
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:
+        raise InvalidUrl(f"{host}: invalid port", url=url) from None
+    addresses = _resolve(host, port, deadline)
+    if not addresses:
+        raise ConnectionFailed(f"{host} resolves to no address", url=url)
+    for address in addresses:
+        reason = refusal_reason(address)
+        if reason is not None and not allowed(address):
+            raise BlockedDestination(f"{host} resolves to {address}, a {reason} address: refused", url=url)
+    return str(addresses[0])
