@@ -173,6 +173,8 @@ def _send(prepared: requests.PreparedRequest, *, untrusted: bool, deadline: Dead
     if not untrusted and urlsplit(url).scheme not in ("http", "https"):
         raise InvalidUrl(f"{what}: only http and https URLs can be called", url=url)
     with _session_for(prepared, untrusted, deadline) as session:
+        if not untrusted and verify is True:  # REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE, as requests.get() reads them
+            verify = session.merge_environment_settings(url, {}, True, verify, None)["verify"]
         left = deadline.left()
         if left <= 0:
             raise Timeout(f"{what}: timed out after {deadline.seconds:g}s", url=url)

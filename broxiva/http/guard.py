@@ -11,7 +11,9 @@ addresses (the embedded IPv4 address is what the packets reach).
 from __future__ import annotations
 
 import ipaddress
+import os
 import socket
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from functools import lru_cache
@@ -122,14 +124,25 @@ def allowed(address: Address) -> bool:
 
 
 # getaddrinfo() has no timeout of its own: it runs in a small pool so the call's deadline bounds it.
-_resolver = ThreadPoolExecutor(max_workers=4, thread_name_prefix="broxiva-http-dns")
+# One pool per process: a forked rq work horse inherits the parent's pool without its threads.
+_resolvers: dict[int, ThreadPoolExecutor] = {}
+_resolvers_lock = threading.Lock()
+
+
+def _resolver() -> ThreadPoolExecutor:
+    pid = os.getpid()
+    with _resolvers_lock:
+        if pid not in _resolvers:
+            _resolvers.clear()
+            _resolvers[pid] = ThreadPoolExecutor(max_workers=4, thread_name_prefix="broxiva-http-dns")
+        return _resolvers[pid]
 
 
 def _resolve(host: str, port: int, deadline: Deadline) -> list[Address]:
     literal = parse_address(host)
     if literal is not None:
         return [literal]
-    future = _resolver.submit(socket.getaddrinfo, host, port, type=socket.SOCK_STREAM)
+    future = _resolver().submit(socket.getaddrinfo, host, port, type=socket.SOCK_STREAM)
     try:
         infos = future.result(timeout=max(deadline.left(), 0.001))
     except FutureTimeout:

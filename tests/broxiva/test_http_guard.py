@@ -200,3 +200,23 @@ class TlsTests:
             with pytest.raises(http.ConnectionFailed, match="certificate") as info:
                 http.get(f"https://other.acme.test:{server.port}/", untrusted=True, verify=str(cert))
         assert info.value.transient is False
+
+
+class ForkTests:
+    def test_a_forked_work_horse_can_still_resolve_names(self, settings):
+        # rq's worker forks a work horse per job: the resolver pool must not be the parent's,
+        # whose threads do not survive the fork (every lookup would then time out).
+        settings.OUTBOUND_ALLOWED_NETWORKS = []
+        with pytest.raises(http.BlockedDestination):
+            http.get("http://localhost:9/", untrusted=True, timeout=5)  # the parent's pool now has a thread
+        pid = os.fork()
+        if pid == 0:  # the child: refused after a lookup = the lookup ran
+            try:
+                http.get("http://localhost:9/", untrusted=True, timeout=5)
+            except http.BlockedDestination:
+                os._exit(0)
+            except BaseException:
+                os._exit(1)
+            os._exit(2)
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
