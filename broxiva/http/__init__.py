@@ -156,7 +156,7 @@ def _session_for(prepared: requests.PreparedRequest, untrusted: bool,
         yield trusted_session()
         return
     address = check(prepared.url or "", deadline)
-    # The checked address is where we connect; the name stays in Host (and in SNI, see above).
+    # The checked address is where we connect; the name stays in Host (and in SNI: PinnedAdapter).
     prepared.headers["Host"] = urlsplit(prepared.url or "").netloc
     session = new_session(PinnedAdapter(address), trust_env=False)  # no proxy: it would resolve the name again
     try:

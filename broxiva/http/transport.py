@@ -73,6 +73,16 @@ class Deadline:
 
 
 class _Watched:
+    """Hands the connection's socket to the call's watchdog: from the TCP connect on (so a TLS
+    handshake is bounded too) and again for a pooled connection that is reused."""
+
+    def _new_conn(self) -> socket.socket:
+        sock = super()._new_conn()  # type: ignore[misc]
+        deadline = CURRENT.get()
+        if deadline is not None:
+            deadline.watch(sock)
+        return sock
+
     def getresponse(self, *args: Any, **kwargs: Any) -> Any:
         deadline = CURRENT.get()
         if deadline is not None:
