@@ -8,6 +8,7 @@ storage and the console e-mail backend.
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 from urllib.parse import quote
 
@@ -271,6 +272,18 @@ IDEMPOTENCY_PROCESSING_TTL = env_int("IDEMPOTENCY_PROCESSING_TTL", 3600, minimum
 # A job deferred by a rate limit or an upstream 429 does not spend an attempt; after this many
 # deferrals it is failed instead, so a limit that never clears cannot loop it forever.
 JOB_MAX_DEFERRALS = env_int("JOB_MAX_DEFERRALS", 100, minimum=1)
+
+# --- Outbound HTTP ----------------------------------------------------------------------------
+# broxiva.http refuses URLs from tenants (webhooks, domains, shop URLs, feeds) that resolve to
+# loopback, private, link-local, CGNAT, multicast or reserved addresses. These networks
+# (comma-separated CIDRs, e.g. "10.20.0.0/16" or "127.0.0.0/8" in tests) are allowed anyway.
+OUTBOUND_ALLOWED_NETWORKS = env_list("OUTBOUND_ALLOWED_NETWORKS")
+for _net in OUTBOUND_ALLOWED_NETWORKS:
+    try:
+        ipaddress.ip_network(_net)
+    except ValueError:
+        raise ImproperlyConfigured(
+            f"OUTBOUND_ALLOWED_NETWORKS entry {_net!r} is not a network (a CIDR without host bits).") from None
 
 # --- FX ---------------------------------------------------------------------------------------
 # Exchange rates (fx/, README "FX rates"). Provider URLs and keys are read when a provider runs,

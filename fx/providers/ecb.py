@@ -22,7 +22,7 @@ from django.conf import settings
 from lxml import etree
 
 from fx.errors import ProviderError
-from fx.providers import ProviderRates, _http, check_as_of, collect_rates
+from fx.providers import ProviderRates, _fetch, check_as_of, collect_rates
 
 NAME = "ecb"
 PIVOT = "EUR"
@@ -74,6 +74,6 @@ def parse(body: bytes) -> ProviderRates:
 
 def fetch(*, symbols: list[str] | None = None, timeout: float | None = None) -> ProviderRates:
     """Fetch the feed. ``symbols`` is ignored: the ECB serves its whole table in one document."""
-    resp = _http.get(NAME, settings.FX_ECB_URL, timeout=timeout)
-    _http.raise_for_status(NAME, resp)
+    resp = _fetch.get(NAME, settings.FX_ECB_URL, timeout=timeout)
+    _fetch.raise_for_status(NAME, resp)
     return parse(resp.body)

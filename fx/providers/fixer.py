@@ -18,10 +18,14 @@ only EUR as base, so EUR is the pivot and other bases are cross rates.
 
 from __future__ import annotations
 
+import sys
+from typing import Any
+
 from django.conf import settings
 
-from fx.errors import ProviderError, ProviderNotConfigured, ProviderRateLimited
-from fx.providers import ProviderRates, _http, _json
+from broxiva.http import Response
+from fx.errors import ProviderError, ProviderRateLimited
+from fx.providers import ProviderRates, _json
 
 NAME = "fixer"
 PIVOT = "EUR"
@@ -37,8 +41,14 @@ def configured() -> bool:
     return bool(settings.FIXER_API_KEY)
 
 
-def _error(resp: _http.Response, data: dict) -> ProviderError:
+def _error(resp: Response, data: Any) -> ProviderError | None:
+    """Return the typed error for Fixer's ``success: false`` body (HTTP 200 included), else None."""
+    if not isinstance(data, dict) or data.get("success") is True:
+        return None
     err = data.get("error")
+    # On a 200 any "error" member is Fixer's error; on another status only its error object.
+    if not (data.get("success") is False or isinstance(err, dict) or (resp.status == 200 and "error" in data)):
+        return None
     err = err if isinstance(err, dict) else {}
     code = err.get("code")
     code = code if isinstance(code, int) and not isinstance(code, bool) else None
@@ -52,25 +62,10 @@ def _error(resp: _http.Response, data: dict) -> ProviderError:
 
 
 def fetch(*, symbols: list[str] | None = None, timeout: float | None = None) -> ProviderRates:
-    key = settings.FIXER_API_KEY
-    if not key:
-        raise ProviderNotConfigured(NAME, KEY_SETTING)
-    params = {"access_key": key}
-    if symbols:
-        params["symbols"] = ",".join(sorted(set(symbols) | {PIVOT}))
-    url = settings.FIXER_URL.rstrip("/") + "/latest"
-    resp = _http.get(NAME, url, params=params, timeout=timeout)
-    if resp.status != 200:
-        data = _http.error_body(NAME, resp)
-        if isinstance(data, dict) and (data.get("success") is False or isinstance(data.get("error"), dict)):
-            raise _error(resp, data)
-    _http.raise_for_status(NAME, resp)
-    data = _http.parse_json(NAME, resp)
+    data = _json.fetch_json(sys.modules[__name__], url_setting="FIXER_URL", path="/latest", key_param="access_key",
+                            symbols=symbols, timeout=timeout, error=_error)
     if not isinstance(data, dict):
         raise ProviderError(NAME, "response is not a JSON object", transient=True, code="bad_json")
     if data.get("success") is not True:
-        # HTTP 200 with success:false is Fixer's normal way of reporting an error.
-        if "error" in data or data.get("success") is False:
-            raise _error(resp, data)
         raise ProviderError(NAME, "response without success:true", transient=True, code="bad_json")
     return _json.rates_from(NAME, data, expected_base=PIVOT)

@@ -18,11 +18,15 @@ calls a month are paced by the service (``OPEN_EXCHANGE_RATES_MONTHLY_BUDGET``).
 
 from __future__ import annotations
 
+import sys
+from typing import Any
+
 from django.conf import settings
 
+from broxiva.http import Response
 from broxiva.ratelimit import retry_after_seconds
-from fx.errors import ProviderError, ProviderNotConfigured, ProviderRateLimited
-from fx.providers import ProviderRates, _http, _json
+from fx.errors import ProviderError, ProviderRateLimited
+from fx.providers import ProviderRates, _json
 
 NAME = "openexchangerates"
 PIVOT = "USD"
@@ -35,10 +39,10 @@ def configured() -> bool:
     return bool(settings.OPEN_EXCHANGE_RATES_APP_ID)
 
 
-def _error(resp: _http.Response, data: object) -> ProviderError:
+def _error(resp: Response, data: Any) -> ProviderError | None:
+    """Return the typed error for OXR's ``{"error": true, …}`` body (any status), else None."""
     if not (isinstance(data, dict) and data.get("error")):
-        return ProviderError(NAME, f"HTTP {resp.status} without rates", transient=resp.status >= 500,
-                             code=resp.status)
+        return None
     message = str(data.get("message") or "error")[:64]
     description = " ".join(str(data.get("description") or "").split())[:300]
     text = f"HTTP {resp.status} {message}: {description}" if description else f"HTTP {resp.status} {message}"
@@ -54,20 +58,6 @@ def _error(resp: _http.Response, data: object) -> ProviderError:
 
 
 def fetch(*, symbols: list[str] | None = None, timeout: float | None = None) -> ProviderRates:
-    app_id = settings.OPEN_EXCHANGE_RATES_APP_ID
-    if not app_id:
-        raise ProviderNotConfigured(NAME, KEY_SETTING)
-    params = {"app_id": app_id}
-    if symbols:
-        params["symbols"] = ",".join(sorted(set(symbols) | {PIVOT}))
-    url = settings.OPEN_EXCHANGE_RATES_URL.rstrip("/") + "/latest.json"
-    resp = _http.get(NAME, url, params=params, timeout=timeout)
-    if resp.status != 200:
-        data = _http.error_body(NAME, resp)
-        if isinstance(data, dict) and data.get("error"):
-            raise _error(resp, data)
-    _http.raise_for_status(NAME, resp)
-    data = _http.parse_json(NAME, resp)
-    if isinstance(data, dict) and data.get("error"):
-        raise _error(resp, data)
+    data = _json.fetch_json(sys.modules[__name__], url_setting="OPEN_EXCHANGE_RATES_URL", path="/latest.json",
+                            key_param="app_id", symbols=symbols, timeout=timeout, error=_error)
     return _json.rates_from(NAME, data, expected_base=PIVOT)

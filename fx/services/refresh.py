@@ -99,21 +99,40 @@ def _chain(provider: str | None) -> list[tuple[Any, bool]]:
     return [(providers.get(name), False) for name in settings.FX_PROVIDERS]
 
 
+def _call_budget(remaining: float, reserve: float, later: int, *, retry: bool) -> float:
+    """Return the seconds one provider call may take.
+
+    A first attempt gets its ``FX_HTTP_TIMEOUT``, cut so that the providers after it keep one
+    full call each (``reserve``), but never below a fair share of what is left; a retry only
+    gets what the later providers do not need: a slow primary cannot eat the ECB's turn.
+    """
+    timeout = float(settings.FX_HTTP_TIMEOUT)
+    spare = remaining - reserve
+    if retry:
+        return min(timeout, spare)
+    return min(timeout, max(spare, remaining / (later + 1)))
+
+
 def fetch_rates(
-    *, provider: str | None = None, symbols: list[str] | None = None, force: bool = False
+    *, provider: str | None = None, symbols: list[str] | None = None, force: bool = False,
+    deadline: float | None = None,
 ) -> tuple[ProviderRates, list[str]]:
     """Return one provider's response and the errors of those the chain fell through.
 
-    A provider that answered 429 is skipped until its ``Retry-After`` has passed, unless
-    ``force`` (an operator's "fetch now"); the monthly budgets always apply.
+    The whole chain ends by ``deadline`` (``time.monotonic()``; default ``FX_REFRESH_DEADLINE``
+    from now), each call bounded during its read by the kernel's HTTP client. A provider that
+    answered 429 is skipped until its ``Retry-After`` has passed, unless ``force`` (an
+    operator's "fetch now"); the monthly budgets always apply.
 
     Raise ``RefreshFailed`` (permanent when a provider's error is, or nothing is configured),
     or ``RefreshDeferred`` when every failure was a rate limit.
     """
-    deadline = time.monotonic() + float(settings.FX_REFRESH_DEADLINE)
+    if deadline is None:
+        deadline = time.monotonic() + float(settings.FX_REFRESH_DEADLINE)
     retries = int(settings.FX_PROVIDER_RETRIES)
     errors: list[ProviderError] = []
-    for module, explicit in _chain(provider):
+    chain = _chain(provider)
+    for index, (module, explicit) in enumerate(chain):
         name = module.NAME
         if not module.configured():
             if explicit:
@@ -131,13 +150,21 @@ def fetch_rates(
                                               retry_after=wait, code="budget"))
             logger.info("fx provider=%s skipped: budget wait=%.0fs", name, wait)
             continue
+        later = sum(1 for m, _ in chain[index + 1:] if m.configured())
+        reserve = later * float(settings.FX_HTTP_TIMEOUT)
+        last: ProviderError | None = None
         for attempt in range(1, retries + 2):
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 errors.append(ProviderError(name, "refresh deadline passed", transient=True, code="deadline"))
                 return _give_up(errors)
+            budget = _call_budget(remaining, reserve, later, retry=attempt > 1)
+            if attempt > 1 and budget < min(1.0, float(settings.FX_HTTP_TIMEOUT)):
+                logger.warning("fx provider=%s no retry: the next providers need the %.1fs left", name, remaining)
+                errors.extend([last] if last is not None else [])
+                break
             try:
-                response = module.fetch(symbols=symbols, timeout=min(float(settings.FX_HTTP_TIMEOUT), remaining))
+                response = module.fetch(symbols=symbols, timeout=budget)
             except ProviderRateLimited as exc:
                 cache.start_cooldown(name, exc.retry_after)
                 logger.warning("fx provider=%s rate limited: %s", name, exc.message)
@@ -150,6 +177,7 @@ def fetch_rates(
                     raise RefreshFailed(errors, transient=False) from None
                 logger.warning("fx provider=%s transient error attempt=%d/%d: %s", name, attempt, retries + 1,
                                exc.message)
+                last = exc
                 if attempt > retries:
                     errors.append(exc)
                     break
@@ -207,9 +235,11 @@ def rates_refresh(
             logger.info("fx refresh bases=%s skipped: cache is fresh (provider=%s)", ",".join(bases), cached.provider)
             return cached
     waiting_since = time.time()
+    # FX_REFRESH_DEADLINE bounds the whole refresh, the wait for the lock included, so the job
+    # ends under its queue's timeout: a waiter whose turn comes late gets only the time left.
+    deadline = time.monotonic() + float(settings.FX_REFRESH_DEADLINE)
     hold = float(settings.FX_REFRESH_DEADLINE) + 20
-    # Wait about as long as the holder's chain may take, but stay under the job's 60 s timeout.
-    wait = float(settings.FX_REFRESH_DEADLINE) + 10
+    wait = float(settings.FX_REFRESH_DEADLINE)
     try:
         with with_lock(LOCK_RESOURCE, ttl_seconds=hold, wait_time_ms=int(wait * 1000), keep_alive=True):
             # A refresh that finished while we waited has just done our work: its data is newer
@@ -218,14 +248,15 @@ def rates_refresh(
             if done is not None:
                 logger.info("fx refresh bases=%s served by a concurrent refresh", ",".join(bases))
                 return done
-            return _refresh_locked(bases, provider, targets, force)
+            return _refresh_locked(bases, provider, targets, force, deadline)
     except LockNotAcquired:
         raise RefreshInProgress("another FX refresh holds the lock; it will store the rates") from None
 
 
-def _refresh_locked(bases: list[str], provider: str | None, targets: list[str] | None, force: bool) -> RefreshResult:
+def _refresh_locked(bases: list[str], provider: str | None, targets: list[str] | None, force: bool,
+                    deadline: float) -> RefreshResult:
     symbols = sorted(set(targets) | set(bases)) if targets else None
-    response, skipped = fetch_rates(provider=provider, symbols=symbols, force=force)
+    response, skipped = fetch_rates(provider=provider, symbols=symbols, force=force, deadline=deadline)
     fetched_at = timezone.now()
     tables, unavailable, refused = rebase(response, bases, targets)
     if not tables:

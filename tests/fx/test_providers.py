@@ -9,8 +9,10 @@ import pytest
 
 from fx.errors import ProviderError, ProviderRateLimited
 from fx.providers import ecb, fixer, openexchangerates
+from fx.services import rates_refresh
+from tests.broxiva.http_servers import RawServer, drip, response
 from tests.fx import feeds
-from tests.fx.conftest import ECB_PATH, FIXER_KEY, FIXER_PATH, OXR_APP_ID, OXR_PATH
+from tests.fx.conftest import ECB_PATH, FIXER_KEY, FIXER_PATH, OXR_APP_ID, OXR_PATH, calls, serve_ecb
 
 
 @pytest.fixture
@@ -132,3 +134,35 @@ class FixerTests:
         with pytest.raises(ProviderError) as info:
             fixer.fetch()
         assert info.value.transient is True and FIXER_KEY not in str(info.value)
+
+
+def dripping_oxr(settings) -> RawServer:
+    """OXR's latest.json sent by a slow-but-alive server: the head at once, then 10 bytes every
+    0.25 s (40 bytes/s, ~11 s for the feed), as in issue 8's report."""
+    whole = response(feeds.oxr_json(), content_type="application/json")
+    server = RawServer(lambda request: drip(whole, size=10), pause=0.25)
+    settings.OPEN_EXCHANGE_RATES_URL = server.url("/oxr/api")
+    return server
+
+
+@pytest.mark.timeout(60)
+class SlowProviderTests:
+    def test_a_dripping_provider_times_out_at_the_call_deadline(self, keyed, settings):
+        with dripping_oxr(settings) as server:
+            with pytest.raises(ProviderError) as info:
+                openexchangerates.fetch(timeout=1)
+            assert server.completed == 0  # given up mid-body, not after sitting through the drip
+        assert (info.value.code, info.value.transient) == ("timeout", True)
+        assert OXR_APP_ID not in str(info.value)
+
+    @pytest.mark.django_db
+    def test_the_chain_reaches_the_ecb_past_a_dripping_primary(self, keyed, settings):
+        settings.FX_PROVIDERS = ["openexchangerates", "ecb"]
+        settings.FX_HTTP_TIMEOUT = 3
+        settings.FX_REFRESH_DEADLINE = 5
+        serve_ecb(keyed)
+        with dripping_oxr(settings) as server:
+            result = rates_refresh()
+            assert server.completed == 0
+        assert result.provider == "ecb" and calls(keyed, ECB_PATH) == 1
+        assert "openexchangerates error timeout (transient): timed out" in result.skipped[0]
