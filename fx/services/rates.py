@@ -6,8 +6,9 @@ and, for a base Redis no longer holds, from the latest snapshots in Postgres. At
 ``FX_LOCAL_CACHE_SECONDS`` (default 5 s) one call reads ``fx:version`` (one GET) and reloads
 the table if a refresh published since. So a process serves a new rate at most
 ``FX_LOCAL_CACHE_SECONDS`` after the refresh that stored it (immediately in the process that
-ran the refresh), and never a rate older than ``FX_MAX_AGE_HOURS``: staleness is checked on
-every call against the rate's own ``as_of``.
+ran the refresh), and never a stale one: staleness (``fx.publication``: older than
+``FX_MAX_AGE_HOURS`` and past a publication it missed) is checked on every call against the
+rate's own ``as_of``.
 
 Pairs: a stored pair (``base → quote``) is used as is, its inverse as ``1 / rate``, and any
 other pair through a base that quotes both (``rate(B→to) / rate(B→from)``), all with 34
@@ -33,6 +34,7 @@ from redis.exceptions import RedisError
 from fx.currencies import normalize, quantum
 from fx.errors import RateUnavailable, UnknownCurrency
 from fx.providers import registry
+from fx.publication import TARGET_PUBLISHERS, search_since, usable_until
 from fx.selectors import Pair, latest_published, published_rates
 from fx.services.cache import CachedRate, read_version
 
@@ -171,7 +173,7 @@ def _current(now: float) -> RateTable:
 
 
 def _search_since(now: float) -> datetime:
-    return datetime.fromtimestamp(now, tz=UTC) - timedelta(hours=settings.FX_MAX_AGE_HOURS)
+    return search_since(datetime.fromtimestamp(now, tz=UTC), settings.FX_MAX_AGE_HOURS)
 
 
 def _candidates(direct: dict[Pair, CachedRate], bases: list[str], f: str, t: str, max_age_hours: float) -> tuple | None:
@@ -179,11 +181,11 @@ def _candidates(direct: dict[Pair, CachedRate], bases: list[str], f: str, t: str
     found = []
     leg = direct.get((f, t))
     if leg is not None:
-        until = leg.as_of + max_age_hours * 3600
+        until = usable_until(leg.as_of, leg.provider, max_age_hours)
         found.append((leg.as_of, 0, leg.rate, leg.provider, "direct", until))
     leg = direct.get((t, f))
     if leg is not None:
-        until = leg.as_of + max_age_hours * 3600
+        until = usable_until(leg.as_of, leg.provider, max_age_hours)
         found.append((leg.as_of, 1, CONTEXT.divide(ONE, leg.rate), leg.provider, "inverse", until))
     for n, base in enumerate(bases):
         if base in (f, t):
@@ -194,7 +196,8 @@ def _candidates(direct: dict[Pair, CachedRate], bases: list[str], f: str, t: str
             provider = leg_t.provider if same else f"{leg_f.provider}+{leg_t.provider}"
             # Through the provider's own pivot the legs are its numbers, not already-derived ones.
             rank = 2 if same and _PIVOTS.get(provider) == base else 3 + n
-            until = min(leg_f.as_of, leg_t.as_of) + max_age_hours * 3600
+            until = min(usable_until(leg_f.as_of, leg_f.provider, max_age_hours),
+                        usable_until(leg_t.as_of, leg_t.provider, max_age_hours))
             found.append((min(leg_f.as_of, leg_t.as_of), rank, CONTEXT.divide(leg_t.rate, leg_f.rate), provider,
                           f"cross via {base}", until))
     if not found:
@@ -207,8 +210,9 @@ def _legs_from_db(f: str, t: str, bases: list[str], moment: datetime) -> dict[Pa
     """Return the latest published rate at ``moment`` of every stored leg a path f→t could use."""
     candidates = set(bases) | {f, t}
     legs: dict[Pair, CachedRate] = {}
-    # First within the staleness window (an index range scan), then any age for the error message.
-    for since in (moment - timedelta(hours=settings.FX_MAX_AGE_HOURS), None):
+    # First as far back as a rate can still be usable (an index range scan), then any age for
+    # the error message.
+    for since in (search_since(moment, settings.FX_MAX_AGE_HOURS), None):
         legs = latest_published(bases=candidates, quotes=(f, t), since=since, until=moment)
         if legs:
             break
@@ -219,8 +223,12 @@ def _unavailable(entry: tuple, now: float) -> RateUnavailable:
     if entry[AS_OF] is None:
         return RateUnavailable(entry[FROM], entry[TO])
     as_of = datetime.fromtimestamp(entry[AS_OF], tz=UTC)
-    return RateUnavailable(entry[FROM], entry[TO], as_of=as_of, age_hours=(now - entry[AS_OF]) / 3600,
-                           reason=f"older than FX_MAX_AGE_HOURS={settings.FX_MAX_AGE_HOURS}")
+    reason = f"older than FX_MAX_AGE_HOURS={settings.FX_MAX_AGE_HOURS}"
+    if entry[PROVIDER] in TARGET_PUBLISHERS and entry[EXPIRES] > entry[AS_OF] + float(settings.FX_MAX_AGE_HOURS) * 3600:
+        # The calendar kept it longer: say which publication it missed.
+        missed = datetime.fromtimestamp(entry[EXPIRES], tz=UTC) - timedelta(days=1)
+        reason += f" and its source's publication of {missed:%Y-%m-%d} is missing"
+    return RateUnavailable(entry[FROM], entry[TO], as_of=as_of, age_hours=(now - entry[AS_OF]) / 3600, reason=reason)
 
 
 def _to_decimal(amount: Any) -> Decimal:
@@ -265,8 +273,8 @@ def convert(amount: Any, from_currency: str, to_currency: str, *, at: date | dat
     Rounding is ``FX_ROUNDING`` (half-up by default) to the ISO 4217 minor units (JPY 0, USD 2,
     KWD 3). ``at`` answers with the snapshot in force then (a date: that day's last rate).
     Raise ``RateUnavailable`` (naming the pair and, for a stale rate, its age) when there is no
-    published rate younger than ``FX_MAX_AGE_HOURS``; ``UnknownCurrency`` (a ``RateUnavailable``
-    and a ``ValueError``) for a code that is not ISO 4217.
+    published rate that is not stale (``fx.publication``); ``UnknownCurrency`` (a
+    ``RateUnavailable`` and a ``ValueError``) for a code that is not ISO 4217.
     """
     if at is not None:
         entry, now = _historical(from_currency, to_currency, at)
