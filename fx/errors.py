@@ -102,3 +102,14 @@ class UnknownCurrency(RateUnavailable, ValueError):
         self.code = code
         from_currency, to_currency = pair or (str(code), str(code))
         super().__init__(from_currency, to_currency, reason=f"{code!r} is not an ISO 4217 currency code")
+
+
+class InvalidAmount(FxError, ValueError):
+    """An amount ``convert()`` cannot take: not a number, not finite, or out of range."""
+
+    def __init__(self, amount: object, problem: str, *, allowed: str) -> None:
+        self.amount = amount
+        self.allowed = allowed
+        shown = repr(amount) if isinstance(amount, str) else str(amount)
+        shown = shown if len(shown) <= 40 else shown[:37] + "..."
+        super().__init__(f"amount {shown} {problem}; {allowed}")

@@ -32,7 +32,7 @@ from django.core.signals import setting_changed
 from redis.exceptions import RedisError
 
 from fx.currencies import normalize, quantum
-from fx.errors import RateUnavailable, UnknownCurrency
+from fx.errors import InvalidAmount, RateUnavailable, UnknownCurrency
 from fx.providers import registry
 from fx.publication import TARGET_PUBLISHERS, search_since, usable_until
 from fx.selectors import Pair, latest_published, published_rates
@@ -47,6 +47,12 @@ CONTEXT = Context(prec=34, rounding=ROUND_HALF_EVEN, traps=[InvalidOperation, de
                                                             decimal.Overflow])
 ONE = Decimal(1)
 _NEVER = float("inf")
+
+# Amounts are below 10**18 in magnitude (18 integer digits, as many as an ``exchange_rate`` row's
+# numeric(38, 20) holds): times any real rate, the result keeps its minor units within the 34
+# significant digits above. decimal would otherwise raise a bare InvalidOperation.
+AMOUNT_DIGITS = 18
+AMOUNT_RANGE = "amounts must be finite numbers strictly between -1e18 and 1e18"
 
 _PIVOTS = {name: module.PIVOT for name, module in registry().items()}
 
@@ -231,7 +237,13 @@ def _unavailable(entry: tuple, now: float) -> RateUnavailable:
     return RateUnavailable(entry[FROM], entry[TO], as_of=as_of, age_hours=(now - entry[AS_OF]) / 3600, reason=reason)
 
 
-def _to_decimal(amount: Any) -> Decimal:
+def to_amount(amount: Any) -> Decimal:
+    """Return ``amount`` as the ``Decimal`` ``convert`` multiplies.
+
+    Raise ``InvalidAmount`` (a ``ValueError``) for a string that is not a number, NaN, an
+    infinity, or an amount whose magnitude is ``10**AMOUNT_DIGITS`` or more; ``TypeError`` for
+    anything that is not a ``Decimal``, an int, a float or a string.
+    """
     if isinstance(amount, bool):
         raise TypeError("amount must be a Decimal, an int or a numeric string, not a bool")
     if isinstance(amount, Decimal):
@@ -244,11 +256,13 @@ def _to_decimal(amount: Any) -> Decimal:
         try:
             value = Decimal(amount.strip())
         except InvalidOperation:
-            raise ValueError(f"amount {amount[:40]!r} is not a number") from None
+            raise InvalidAmount(amount, "is not a number", allowed=AMOUNT_RANGE) from None
     else:
         raise TypeError(f"amount must be a Decimal, an int or a numeric string, not {type(amount).__name__}")
     if not value.is_finite():
-        raise ValueError(f"amount {value} is not a finite number")
+        raise InvalidAmount(value, "is not a finite number", allowed=AMOUNT_RANGE)
+    if value and value.adjusted() >= AMOUNT_DIGITS:
+        raise InvalidAmount(value, "is out of range", allowed=AMOUNT_RANGE)
     return value
 
 
@@ -274,7 +288,9 @@ def convert(amount: Any, from_currency: str, to_currency: str, *, at: date | dat
     KWD 3). ``at`` answers with the snapshot in force then (a date: that day's last rate).
     Raise ``RateUnavailable`` (naming the pair and, for a stale rate, its age) when there is no
     published rate that is not stale (``fx.publication``); ``UnknownCurrency`` (a
-    ``RateUnavailable`` and a ``ValueError``) for a code that is not ISO 4217.
+    ``RateUnavailable`` and a ``ValueError``) for a code that is not ISO 4217; ``InvalidAmount``
+    (a ``ValueError`` naming the allowed range) for an amount that is not a finite number
+    within ±10**18, or whose result has more than 34 significant digits.
     """
     if at is not None:
         entry, now = _historical(from_currency, to_currency, at)
@@ -288,9 +304,14 @@ def convert(amount: Any, from_currency: str, to_currency: str, *, at: date | dat
             entry = table.lookup(from_currency, to_currency, now)
     if now > entry[EXPIRES]:
         raise _unavailable(entry, now)
-    if amount.__class__ is not Decimal or not amount.is_finite():
-        amount = _to_decimal(amount)
-    return CONTEXT.multiply(amount, entry[RATE]).quantize(entry[QUANTUM], entry[ROUNDING], CONTEXT)
+    if amount.__class__ is not Decimal or not amount.is_finite() or amount.adjusted() >= AMOUNT_DIGITS:
+        amount = to_amount(amount)
+    try:
+        return CONTEXT.multiply(amount, entry[RATE]).quantize(entry[QUANTUM], entry[ROUNDING], CONTEXT)
+    except InvalidOperation:
+        # Only a rate of 10**10 or more (no real currency's) takes an amount under 10**18 this far.
+        raise InvalidAmount(amount, f"is out of range: in {entry[TO]} it has more than 34 significant digits",
+                            allowed=AMOUNT_RANGE) from None
 
 
 def quote(from_currency: str, to_currency: str, *, at: date | datetime | None = None) -> Quote:

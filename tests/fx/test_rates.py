@@ -10,7 +10,7 @@ from types import SimpleNamespace
 import pytest
 from django.utils import timezone
 
-from fx.errors import RateUnavailable, UnknownCurrency
+from fx.errors import InvalidAmount, RateUnavailable, UnknownCurrency
 from fx.models import ExchangeRate
 from fx.services import cache, convert, quote, rates, rates_refresh
 from fx.services.cache import CachedRate
@@ -64,6 +64,32 @@ class RoundingTests:
                                                (None, TypeError), ("Infinity", ValueError)])
     def test_it_refuses_amounts_that_are_not_numbers(self, usd_rates, amount, error):
         with pytest.raises(error):
+            convert(amount, "USD", "JPY")
+
+
+    @pytest.mark.parametrize("amount", [Decimal("1e400"), "1e33", 10**18, Decimal("-1e18"), 1e300, "-9e9999999"])
+    def test_it_refuses_out_of_range_amounts_naming_the_range(self, usd_rates, amount):
+        with pytest.raises(InvalidAmount, match=r"is out of range; .* between -1e18 and 1e18") as info:
+            convert(amount, "USD", "JPY")
+        assert isinstance(info.value, ValueError)
+        assert str(Decimal(str(amount))) in str(info.value)
+
+    def test_it_converts_the_largest_amounts_in_range(self, usd_rates):
+        assert convert(Decimal("999999999999999999.99"), "USD", "JPY") == Decimal("99999999999999999999")
+        assert convert(-(10**18 - 1), "USD", "KWD") == Decimal("-499999999999999999.500")
+
+    def test_it_refuses_an_amount_whose_result_has_no_room_for_its_minor_units(self):
+        snapshot("EUR", "IRR", "1e16", timezone.now() - timedelta(hours=1))  # no real rate; the guard's limit
+        with pytest.raises(InvalidAmount, match=r"amount 1E\+17 is out of range: in IRR it has more than 34 sig"):
+            convert(Decimal("1e17"), "EUR", "IRR")
+        assert str(convert(Decimal("1e15"), "EUR", "IRR")) == "1" + "0" * 31 + ".00"
+
+    @pytest.mark.parametrize("amount, problem", [
+        ("abc", "is not a number"), (Decimal("NaN"), "is not a finite"), ("-Infinity", "is not a finite"),
+        (Decimal("sNaN"), "is not a finite"),
+    ])
+    def test_it_names_what_is_wrong_with_an_amount(self, usd_rates, amount, problem):
+        with pytest.raises(InvalidAmount, match=f"{problem}.*between -1e18 and 1e18"):
             convert(amount, "USD", "JPY")
 
 
