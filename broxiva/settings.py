@@ -311,7 +311,7 @@ if not FX_BASE_CURRENCIES or any(len(c) != 3 or not c.isalpha() or not c.isascii
     raise ImproperlyConfigured("FX_BASE_CURRENCIES must be a comma-separated list of ISO 4217 codes.")
 # A rate moving more than this from the last published one is stored but held back (0 = off).
 FX_MAX_CHANGE_PERCENT = env_float("FX_MAX_CHANGE_PERCENT", 10.0, minimum=0)
-# Older rates are refused by convert(): 96 h covers an ECB weekend plus a holiday.
+# convert() refuses a rate older than this once it has also missed a publication (fx.publication).
 FX_MAX_AGE_HOURS = env_int("FX_MAX_AGE_HOURS", 96, minimum=1)
 FX_ROUNDING = env_str("FX_ROUNDING", "ROUND_HALF_UP", choices=(
     "ROUND_HALF_UP", "ROUND_HALF_EVEN", "ROUND_HALF_DOWN", "ROUND_UP", "ROUND_DOWN", "ROUND_CEILING",

@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin, messages
-from django.db.models import F, QuerySet, Window
-from django.db.models.functions import RowNumber
+from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from fx.models import ExchangeRate
+from fx.selectors import latest_published_rows
 
 
 class LatestPerPairFilter(admin.SimpleListFilter):
@@ -22,14 +22,7 @@ class LatestPerPairFilter(admin.SimpleListFilter):
     def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
         if self.value() != "published":
             return queryset
-        latest = (
-            ExchangeRate.objects.filter(status=ExchangeRate.Status.PUBLISHED)
-            .annotate(row=Window(RowNumber(), partition_by=[F("base_currency"), F("quote_currency")],
-                                 order_by=[F("as_of").desc(), F("fetched_at").desc(), F("id").desc()]))
-            .filter(row=1)
-            .values("id")
-        )
-        return queryset.filter(id__in=latest)
+        return queryset.filter(id__in=latest_published_rows().values("id"))
 
 
 @admin.register(ExchangeRate)

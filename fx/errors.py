@@ -73,7 +73,12 @@ class RefreshInProgress(FxError):
 
 
 class RateUnavailable(FxError, LookupError):
-    """No usable rate for a pair: none stored, or the latest is older than ``FX_MAX_AGE_HOURS``."""
+    """No usable rate for a pair: none stored, or the latest one is stale (``fx.publication``).
+
+    A stale rate is ``transient``: the refresh is behind, and a job converting prices retries
+    with its queue's backoff until a newer rate is published. A pair the system never had a
+    rate for (or an unknown code) is permanent: asking again changes nothing.
+    """
 
     def __init__(self, from_currency: str, to_currency: str, *, as_of: datetime | None = None,
                  age_hours: float | None = None, reason: str = "") -> None:
@@ -81,6 +86,7 @@ class RateUnavailable(FxError, LookupError):
         self.to_currency = to_currency
         self.as_of = as_of
         self.age_hours = age_hours
+        self.transient = as_of is not None
         pair = f"{from_currency}/{to_currency}"
         if age_hours is not None and as_of is not None:
             text = f"rate {pair} is stale: {age_hours:.1f} h old (as of {as_of.isoformat()})"
@@ -96,3 +102,14 @@ class UnknownCurrency(RateUnavailable, ValueError):
         self.code = code
         from_currency, to_currency = pair or (str(code), str(code))
         super().__init__(from_currency, to_currency, reason=f"{code!r} is not an ISO 4217 currency code")
+
+
+class InvalidAmount(FxError, ValueError):
+    """An amount ``convert()`` cannot take: not a number, not finite, or out of range."""
+
+    def __init__(self, amount: object, problem: str, *, allowed: str) -> None:
+        self.amount = amount
+        self.allowed = allowed
+        shown = repr(amount) if isinstance(amount, str) else str(amount)
+        shown = shown if len(shown) <= 40 else shown[:37] + "..."
+        super().__init__(f"amount {shown} {problem}; {allowed}")

@@ -1,13 +1,14 @@
 """Reading rates: ``convert()``, ``quote()`` and the in-process rate table behind them.
 
 Hot reads never make a network round trip per call. Each process keeps the table of published
-rates in memory (``_TABLE``), built from the Redis cache (``fx:rates:<BASE>``) and, for a base
-Redis no longer holds, from the latest snapshots in Postgres. At most every
+rates in memory (a ``RateTable`` in ``_TABLE``), built from the Redis cache (``fx:rates:<BASE>``)
+and, for a base Redis no longer holds, from the latest snapshots in Postgres. At most every
 ``FX_LOCAL_CACHE_SECONDS`` (default 5 s) one call reads ``fx:version`` (one GET) and reloads
 the table if a refresh published since. So a process serves a new rate at most
 ``FX_LOCAL_CACHE_SECONDS`` after the refresh that stored it (immediately in the process that
-ran the refresh), and never a rate older than ``FX_MAX_AGE_HOURS``: staleness is checked on
-every call against the rate's own ``as_of``.
+ran the refresh), and never a stale one: staleness (``fx.publication``: older than
+``FX_MAX_AGE_HOURS`` and past a publication it missed) is checked on every call against the
+rate's own ``as_of``.
 
 Pairs: a stored pair (``base → quote``) is used as is, its inverse as ``1 / rate``, and any
 other pair through a base that quotes both (``rate(B→to) / rate(B→from)``), all with 34
@@ -31,9 +32,11 @@ from django.core.signals import setting_changed
 from redis.exceptions import RedisError
 
 from fx.currencies import normalize, quantum
-from fx.errors import RateUnavailable, UnknownCurrency
+from fx.errors import InvalidAmount, RateUnavailable, UnknownCurrency
 from fx.providers import registry
-from fx.services.cache import CachedRate, epoch, read_rates, read_version
+from fx.publication import TARGET_PUBLISHERS, search_since, usable_until
+from fx.selectors import Pair, latest_published, published_rates
+from fx.services.cache import CachedRate, read_version
 
 logger = logging.getLogger(__name__)
 
@@ -44,6 +47,12 @@ CONTEXT = Context(prec=34, rounding=ROUND_HALF_EVEN, traps=[InvalidOperation, de
                                                             decimal.Overflow])
 ONE = Decimal(1)
 _NEVER = float("inf")
+
+# Amounts are below 10**18 in magnitude (18 integer digits, as many as an ``exchange_rate`` row's
+# numeric(38, 20) holds): times any real rate, the result keeps its minor units within the 34
+# significant digits above. decimal would otherwise raise a bare InvalidOperation.
+AMOUNT_DIGITS = 18
+AMOUNT_RANGE = "amounts must be finite numbers strictly between -1e18 and 1e18"
 
 _PIVOTS = {name: module.PIVOT for name, module in registry().items()}
 
@@ -63,10 +72,16 @@ class Quote:
     via: str  # "direct", "inverse", "cross via EUR" or "same currency"
 
 
-class _Table:
-    __slots__ = ("version", "direct", "bases", "pairs", "rounding", "max_age", "check_after")
+class RateTable:
+    """This process's published rates, and the pairs derived from them as they are asked for.
 
-    def __init__(self, version: Any, direct: dict[tuple[str, str], CachedRate], check_after: float) -> None:
+    ``load`` builds one from Redis (Postgres for a base Redis lost), ``refreshed`` returns it or
+    a reloaded one when ``fx:version`` changed, ``lookup`` answers a pair (cached in ``pairs``).
+    """
+
+    __slots__ = ("version", "direct", "bases", "pairs", "rounding", "max_age_hours", "check_after")
+
+    def __init__(self, version: Any, direct: dict[Pair, CachedRate], check_after: float) -> None:
         self.version = version
         self.direct = direct
         configured = list(settings.FX_BASE_CURRENCIES)
@@ -74,18 +89,78 @@ class _Table:
         self.bases = configured + others
         self.pairs: dict[tuple[Any, Any], tuple] = {}
         self.rounding = getattr(decimal, settings.FX_ROUNDING)
-        self.max_age = float(settings.FX_MAX_AGE_HOURS) * 3600
+        self.max_age_hours = float(settings.FX_MAX_AGE_HOURS)
         self.check_after = check_after
+
+    @classmethod
+    def empty(cls) -> RateTable:
+        return cls(_UNLOADED, {}, 0.0)
+
+    @classmethod
+    def load(cls, version: Any, now: float) -> RateTable:
+        """Load the rates of ``FX_BASE_CURRENCIES`` from Redis, and Postgres for a base it lost."""
+        direct, from_db = published_rates(settings.FX_BASE_CURRENCIES, since=_search_since(now))
+        logger.debug("fx rate table loaded pairs=%d from_db=%s", len(direct), ",".join(from_db) or "-")
+        return cls(version, direct, now + float(settings.FX_LOCAL_CACHE_SECONDS))
+
+    @classmethod
+    def load_from_db(cls, now: float) -> RateTable:
+        return cls(_UNLOADED, latest_published(bases=settings.FX_BASE_CURRENCIES, since=_search_since(now)), now)
+
+    def refreshed(self, now: float) -> RateTable:
+        """Return this table, or a reloaded one if a refresh published since it was loaded."""
+        try:
+            version = read_version()
+        except RedisError as exc:
+            # Keep serving what we have (staleness is still checked per call); look again later.
+            logger.warning("fx rate table: Redis unreachable (%s); keeping the loaded table", exc.__class__.__name__)
+            table = RateTable.load_from_db(now) if self.version is _UNLOADED else self
+            table.check_after = now + float(settings.FX_LOCAL_CACHE_SECONDS)
+            return table
+        if self.version is _UNLOADED or version != self.version:
+            return RateTable.load(version, now)
+        self.check_after = now + float(settings.FX_LOCAL_CACHE_SECONDS)
+        return self
+
+    def lookup(self, from_currency: Any, to_currency: Any, now: float) -> tuple:
+        """Return the table entry of a pair, computed once per table."""
+        entry = self.pairs.get((from_currency, to_currency))
+        if entry is None:
+            entry = self.entry(from_currency, to_currency, now=now)
+            self.pairs[(from_currency, to_currency)] = entry
+        return entry
+
+    def entry(self, f_raw: Any, t_raw: Any, *, now: float, at: datetime | None = None) -> tuple:
+        f, t = normalize(f_raw), normalize(t_raw)
+        pair = (str(f_raw), str(t_raw))
+        if f is None:
+            raise UnknownCurrency(f_raw, pair=pair)
+        if t is None:
+            raise UnknownCurrency(t_raw, pair=pair)
+        if f == t:
+            return (ONE, quantum(t), _NEVER, self.rounding, None, "", "same currency", f, t)
+        found = None if at is not None else _candidates(self.direct, self.bases, f, t, self.max_age_hours)
+        if found is None:
+            # Not in the table (or a historical question): ask Postgres for the legs, any age, so
+            # a stale rate is reported with its age rather than as missing.
+            moment = at or datetime.fromtimestamp(now, tz=UTC)
+            legs = _legs_from_db(f, t, self.bases, moment)
+            bases = self.bases + sorted({b for b, _ in legs} - set(self.bases))
+            found = _candidates(legs, bases, f, t, self.max_age_hours)
+        if found is None:
+            return (None, None, -_NEVER, self.rounding, None, "", "", f, t)
+        rate, as_of, provider, via, expires = found
+        return (rate, quantum(t), expires, self.rounding, as_of, provider, via, f, t)
 
 
 _UNLOADED = object()
-_TABLE = _Table(_UNLOADED, {}, 0.0)
+_TABLE = RateTable.empty()
 
 
 def reset_local_cache() -> None:
     """Drop this process's rate table: the next call reloads it (a refresh here calls this)."""
     global _TABLE
-    _TABLE = _Table(_UNLOADED, {}, 0.0)
+    _TABLE = RateTable.empty()
 
 
 def _on_setting_changed(*, setting: str, **kwargs: Any) -> None:
@@ -96,61 +171,28 @@ def _on_setting_changed(*, setting: str, **kwargs: Any) -> None:
 setting_changed.connect(_on_setting_changed, dispatch_uid="fx.rates.reset")
 
 
-def _load(version: Any, now: float) -> _Table:
-    bases = list(settings.FX_BASE_CURRENCIES)
-    direct: dict[tuple[str, str], CachedRate] = {}
-    missing = []
-    for base, table in read_rates(bases).items():
-        if not table:
-            missing.append(base)
-        direct.update({(base, quote): value for quote, value in table.items()})
-    if missing:
-        from fx.services.store import latest_published
-
-        since = datetime.fromtimestamp(now, tz=UTC) - timedelta(hours=settings.FX_MAX_AGE_HOURS)
-        direct.update(latest_published(missing, since=since))
-    logger.debug("fx rate table loaded pairs=%d from_db=%s", len(direct), ",".join(missing) or "-")
-    return _Table(version, direct, now + float(settings.FX_LOCAL_CACHE_SECONDS))
-
-
-def _current(now: float) -> _Table:
+def _current(now: float) -> RateTable:
     """Return the table, reloaded if a refresh published since the last check."""
     global _TABLE
-    table = _TABLE
-    try:
-        version = read_version()
-    except RedisError as exc:
-        # Keep serving what we have (staleness is still checked per call); look again later.
-        logger.warning("fx rate table: Redis unreachable (%s); keeping the loaded table", exc.__class__.__name__)
-        if table.version is _UNLOADED:
-            table = _load_db_only(now)
-            _TABLE = table
-        table.check_after = now + float(settings.FX_LOCAL_CACHE_SECONDS)
-        return table
-    if table.version is _UNLOADED or version != table.version:
-        table = _load(version, now)
-        _TABLE = table
-    else:
-        table.check_after = now + float(settings.FX_LOCAL_CACHE_SECONDS)
-    return table
+    _TABLE = _TABLE.refreshed(now)
+    return _TABLE
 
 
-def _load_db_only(now: float) -> _Table:
-    from fx.services.store import latest_published
-
-    since = datetime.fromtimestamp(now, tz=UTC) - timedelta(hours=settings.FX_MAX_AGE_HOURS)
-    return _Table(_UNLOADED, latest_published(list(settings.FX_BASE_CURRENCIES), since=since), now)
+def _search_since(now: float) -> datetime:
+    return search_since(datetime.fromtimestamp(now, tz=UTC), settings.FX_MAX_AGE_HOURS)
 
 
-def _candidates(direct: dict[tuple[str, str], CachedRate], bases: list[str], f: str, t: str) -> tuple | None:
-    """Return ``(rate, as_of, provider, via)`` of the best path from ``f`` to ``t``, or None."""
+def _candidates(direct: dict[Pair, CachedRate], bases: list[str], f: str, t: str, max_age_hours: float) -> tuple | None:
+    """Return ``(rate, as_of, provider, via, usable_until)`` of the best path from ``f`` to ``t``, or None."""
     found = []
     leg = direct.get((f, t))
     if leg is not None:
-        found.append((leg.as_of, 0, leg.rate, leg.provider, "direct"))
+        until = usable_until(leg.as_of, leg.provider, max_age_hours)
+        found.append((leg.as_of, 0, leg.rate, leg.provider, "direct", until))
     leg = direct.get((t, f))
     if leg is not None:
-        found.append((leg.as_of, 1, CONTEXT.divide(ONE, leg.rate), leg.provider, "inverse"))
+        until = usable_until(leg.as_of, leg.provider, max_age_hours)
+        found.append((leg.as_of, 1, CONTEXT.divide(ONE, leg.rate), leg.provider, "inverse", until))
     for n, base in enumerate(bases):
         if base in (f, t):
             continue
@@ -160,57 +202,24 @@ def _candidates(direct: dict[tuple[str, str], CachedRate], bases: list[str], f: 
             provider = leg_t.provider if same else f"{leg_f.provider}+{leg_t.provider}"
             # Through the provider's own pivot the legs are its numbers, not already-derived ones.
             rank = 2 if same and _PIVOTS.get(provider) == base else 3 + n
+            until = min(usable_until(leg_f.as_of, leg_f.provider, max_age_hours),
+                        usable_until(leg_t.as_of, leg_t.provider, max_age_hours))
             found.append((min(leg_f.as_of, leg_t.as_of), rank, CONTEXT.divide(leg_t.rate, leg_f.rate), provider,
-                          f"cross via {base}"))
+                          f"cross via {base}", until))
     if not found:
         return None
-    as_of, _, rate, provider, via = max(found, key=lambda c: (c[0], -c[1]))
-    return rate, as_of, provider, via
+    as_of, _, rate, provider, via, until = max(found, key=lambda c: (c[0], -c[1]))
+    return rate, as_of, provider, via, until
 
 
-def _entry(table: _Table, f_raw: Any, t_raw: Any, *, now: float, at: datetime | None = None) -> tuple:
-    f, t = normalize(f_raw), normalize(t_raw)
-    pair = (str(f_raw), str(t_raw))
-    if f is None:
-        raise UnknownCurrency(f_raw, pair=pair)
-    if t is None:
-        raise UnknownCurrency(t_raw, pair=pair)
-    if f == t:
-        return (ONE, quantum(t), _NEVER, table.rounding, None, "", "same currency", f, t)
-    found = None if at is not None else _candidates(table.direct, table.bases, f, t)
-    if found is None:
-        # Not in the table (or a historical question): ask Postgres for the legs, any age, so a
-        # stale rate is reported with its age rather than as missing.
-        moment = at or datetime.fromtimestamp(now, tz=UTC)
-        legs = _legs_from_db(f, t, table.bases, moment)
-        found = _candidates(legs, table.bases + sorted({b for b, _ in legs} - set(table.bases)), f, t)
-    if found is None:
-        return (None, None, -_NEVER, table.rounding, None, "", "", f, t)
-    rate, as_of, provider, via = found
-    return (rate, quantum(t), as_of + table.max_age, table.rounding, as_of, provider, via, f, t)
-
-
-def _legs_from_db(f: str, t: str, bases: list[str], moment: datetime) -> dict[tuple[str, str], CachedRate]:
+def _legs_from_db(f: str, t: str, bases: list[str], moment: datetime) -> dict[Pair, CachedRate]:
     """Return the latest published rate at ``moment`` of every stored leg a path f→t could use."""
-    from django.db.models import F, Window
-    from django.db.models.functions import RowNumber
-
-    from fx.models import ExchangeRate
-
     candidates = set(bases) | {f, t}
-    base_qs = ExchangeRate.objects.filter(
-        status=ExchangeRate.Status.PUBLISHED, base_currency__in=candidates, quote_currency__in=(f, t),
-        as_of__lte=moment,
-    )
-    window = Window(RowNumber(), partition_by=[F("base_currency"), F("quote_currency")],
-                    order_by=[F("as_of").desc(), F("fetched_at").desc(), F("id").desc()])
-    legs: dict[tuple[str, str], CachedRate] = {}
-    # First within the staleness window (an index range scan), then any age for the error message.
-    for since in (moment - timedelta(hours=settings.FX_MAX_AGE_HOURS), None):
-        qs = base_qs if since is None else base_qs.filter(as_of__gte=since)
-        rows = qs.annotate(row=window).filter(row=1).only("base_currency", "quote_currency", "rate", "as_of",
-                                                            "provider")
-        legs = {(r.base_currency, r.quote_currency): CachedRate(r.rate, epoch(r.as_of), r.provider) for r in rows}
+    legs: dict[Pair, CachedRate] = {}
+    # First as far back as a rate can still be usable (an index range scan), then any age for
+    # the error message.
+    for since in (search_since(moment, settings.FX_MAX_AGE_HOURS), None):
+        legs = latest_published(bases=candidates, quotes=(f, t), since=since, until=moment)
         if legs:
             break
     return legs
@@ -220,11 +229,21 @@ def _unavailable(entry: tuple, now: float) -> RateUnavailable:
     if entry[AS_OF] is None:
         return RateUnavailable(entry[FROM], entry[TO])
     as_of = datetime.fromtimestamp(entry[AS_OF], tz=UTC)
-    return RateUnavailable(entry[FROM], entry[TO], as_of=as_of, age_hours=(now - entry[AS_OF]) / 3600,
-                           reason=f"older than FX_MAX_AGE_HOURS={settings.FX_MAX_AGE_HOURS}")
+    reason = f"older than FX_MAX_AGE_HOURS={settings.FX_MAX_AGE_HOURS}"
+    if entry[PROVIDER] in TARGET_PUBLISHERS and entry[EXPIRES] > entry[AS_OF] + float(settings.FX_MAX_AGE_HOURS) * 3600:
+        # The calendar kept it longer: say which publication it missed.
+        missed = datetime.fromtimestamp(entry[EXPIRES], tz=UTC) - timedelta(days=1)
+        reason += f" and its source's publication of {missed:%Y-%m-%d} is missing"
+    return RateUnavailable(entry[FROM], entry[TO], as_of=as_of, age_hours=(now - entry[AS_OF]) / 3600, reason=reason)
 
 
-def _to_decimal(amount: Any) -> Decimal:
+def to_amount(amount: Any) -> Decimal:
+    """Return ``amount`` as the ``Decimal`` ``convert`` multiplies.
+
+    Raise ``InvalidAmount`` (a ``ValueError``) for a string that is not a number, NaN, an
+    infinity, or an amount whose magnitude is ``10**AMOUNT_DIGITS`` or more; ``TypeError`` for
+    anything that is not a ``Decimal``, an int, a float or a string.
+    """
     if isinstance(amount, bool):
         raise TypeError("amount must be a Decimal, an int or a numeric string, not a bool")
     if isinstance(amount, Decimal):
@@ -237,11 +256,13 @@ def _to_decimal(amount: Any) -> Decimal:
         try:
             value = Decimal(amount.strip())
         except InvalidOperation:
-            raise ValueError(f"amount {amount[:40]!r} is not a number") from None
+            raise InvalidAmount(amount, "is not a number", allowed=AMOUNT_RANGE) from None
     else:
         raise TypeError(f"amount must be a Decimal, an int or a numeric string, not {type(amount).__name__}")
     if not value.is_finite():
-        raise ValueError(f"amount {value} is not a finite number")
+        raise InvalidAmount(value, "is not a finite number", allowed=AMOUNT_RANGE)
+    if value and value.adjusted() >= AMOUNT_DIGITS:
+        raise InvalidAmount(value, "is out of range", allowed=AMOUNT_RANGE)
     return value
 
 
@@ -256,9 +277,8 @@ def _moment(at: date | datetime) -> datetime:
 
 def _historical(from_currency: Any, to_currency: Any, at: date | datetime) -> tuple[tuple, float]:
     moment = _moment(at)
-    table = _Table(_UNLOADED, {}, 0.0)
     now = moment.timestamp()
-    return _entry(table, from_currency, to_currency, now=now, at=moment), now
+    return RateTable.empty().entry(from_currency, to_currency, now=now, at=moment), now
 
 
 def convert(amount: Any, from_currency: str, to_currency: str, *, at: date | datetime | None = None) -> Decimal:
@@ -267,8 +287,10 @@ def convert(amount: Any, from_currency: str, to_currency: str, *, at: date | dat
     Rounding is ``FX_ROUNDING`` (half-up by default) to the ISO 4217 minor units (JPY 0, USD 2,
     KWD 3). ``at`` answers with the snapshot in force then (a date: that day's last rate).
     Raise ``RateUnavailable`` (naming the pair and, for a stale rate, its age) when there is no
-    published rate younger than ``FX_MAX_AGE_HOURS``; ``UnknownCurrency`` (a ``RateUnavailable``
-    and a ``ValueError``) for a code that is not ISO 4217.
+    published rate that is not stale (``fx.publication``); ``UnknownCurrency`` (a
+    ``RateUnavailable`` and a ``ValueError``) for a code that is not ISO 4217; ``InvalidAmount``
+    (a ``ValueError`` naming the allowed range) for an amount that is not a finite number
+    within ±10**18, or whose result has more than 34 significant digits.
     """
     if at is not None:
         entry, now = _historical(from_currency, to_currency, at)
@@ -279,13 +301,17 @@ def convert(amount: Any, from_currency: str, to_currency: str, *, at: date | dat
             table = _current(now)
         entry = table.pairs.get((from_currency, to_currency))
         if entry is None:
-            entry = _entry(table, from_currency, to_currency, now=now)
-            table.pairs[(from_currency, to_currency)] = entry
+            entry = table.lookup(from_currency, to_currency, now)
     if now > entry[EXPIRES]:
         raise _unavailable(entry, now)
-    if amount.__class__ is not Decimal or not amount.is_finite():
-        amount = _to_decimal(amount)
-    return CONTEXT.multiply(amount, entry[RATE]).quantize(entry[QUANTUM], entry[ROUNDING], CONTEXT)
+    if amount.__class__ is not Decimal or not amount.is_finite() or amount.adjusted() >= AMOUNT_DIGITS:
+        amount = to_amount(amount)
+    try:
+        return CONTEXT.multiply(amount, entry[RATE]).quantize(entry[QUANTUM], entry[ROUNDING], CONTEXT)
+    except InvalidOperation:
+        # Only a rate of 10**10 or more (no real currency's) takes an amount under 10**18 this far.
+        raise InvalidAmount(amount, f"is out of range: in {entry[TO]} it has more than 34 significant digits",
+                            allowed=AMOUNT_RANGE) from None
 
 
 def quote(from_currency: str, to_currency: str, *, at: date | datetime | None = None) -> Quote:
@@ -295,7 +321,7 @@ def quote(from_currency: str, to_currency: str, *, at: date | datetime | None = 
     else:
         now = time.time()
         table = _TABLE if now < _TABLE.check_after else _current(now)
-        entry = _entry(table, from_currency, to_currency, now=now)
+        entry = table.lookup(from_currency, to_currency, now)
     if now > entry[EXPIRES]:
         raise _unavailable(entry, now)
     as_of = None if entry[AS_OF] is None else datetime.fromtimestamp(entry[AS_OF], tz=UTC)

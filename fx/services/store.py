@@ -16,11 +16,11 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Count, F, Window
-from django.db.models.functions import RowNumber
+from django.db.models import Count
 
 from fx.models import ExchangeRate
-from fx.services.cache import CachedRate, epoch, read_rates
+from fx.selectors import published_rates
+from fx.services.cache import CachedRate, epoch
 
 logger = logging.getLogger(__name__)
 
@@ -58,33 +58,10 @@ def change_percent(new: Decimal, old: Decimal) -> Decimal:
     return abs(new - old) / old * HUNDRED
 
 
-def latest_published(bases: list[str], *, since: datetime | None = None) -> dict[tuple[str, str], CachedRate]:
-    """Return the latest published rate of every pair of ``bases`` (optionally no older than ``since``)."""
-    qs = ExchangeRate.objects.filter(base_currency__in=bases, status=ExchangeRate.Status.PUBLISHED)
-    if since is not None:
-        qs = qs.filter(as_of__gte=since)
-    qs = qs.annotate(
-        row=Window(RowNumber(), partition_by=[F("base_currency"), F("quote_currency")],
-                   order_by=[F("as_of").desc(), F("fetched_at").desc(), F("id").desc()])
-    ).filter(row=1)
-    return {
-        (r.base_currency, r.quote_currency): CachedRate(r.rate, epoch(r.as_of), r.provider)
-        for r in qs.only("base_currency", "quote_currency", "rate", "as_of", "provider")
-    }
-
-
 def _previous(bases: list[str], as_of: datetime) -> dict[tuple[str, str], CachedRate]:
     """The last published rate per pair: from the Redis cache, or Postgres for a base it lost."""
-    previous: dict[tuple[str, str], CachedRate] = {}
-    missing = []
-    for base, table in read_rates(bases).items():
-        if not table:
-            missing.append(base)
-        previous.update({(base, quote): value for quote, value in table.items()})
-    if missing:
-        # Older than the staleness bound, a rate is no reference for "a jump" any more.
-        since = as_of - timedelta(hours=settings.FX_MAX_AGE_HOURS)
-        previous.update(latest_published(missing, since=since))
+    # Older than the staleness bound, a rate is no reference for "a jump" any more.
+    previous, _ = published_rates(bases, since=as_of - timedelta(hours=settings.FX_MAX_AGE_HOURS))
     return previous
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from io import StringIO
@@ -13,6 +15,7 @@ from django.utils import timezone
 from fx.models import ExchangeRate
 from tests.fx import feeds
 from tests.fx.conftest import FIXER_KEY, FIXER_PATH, serve_ecb
+from tests.workers import ROOT, worker_env
 
 pytestmark = pytest.mark.django_db
 
@@ -84,3 +87,28 @@ class FxConvertCommandTests:
     def test_it_exits_non_zero_with_a_clear_message(self, args, message):
         with pytest.raises(CommandError, match=message):
             run("fx_convert", *args)
+
+    @pytest.mark.parametrize("args, message", [
+        (("1e400", "USD", "EUR"), r"amount 1E\+400 is out of range"),
+        (("1e33", "USD", "JPY"), r"amount 1E\+33 is out of range"),
+        (("-1000000000000000000", "EUR", "USD"), "amount -1000000000000000000 is out of range"),
+        (("NaN", "EUR", "USD"), "amount NaN is not a finite number"),
+        (("inf", "EUR", "USD"), "amount Infinity is not a finite number"),
+        (("abc", "EUR", "USD"), "amount 'abc' is not a number"),
+    ])
+    def test_it_refuses_an_amount_it_cannot_convert_naming_the_range(self, providers, args, message):
+        serve_ecb(providers, feeds.ecb_xml(day=date.today()))
+        run("fx_refresh")
+        with pytest.raises(CommandError, match=f"{message}; amounts must be finite numbers strictly between -1e18 and"):
+            run("fx_convert", *args)
+        assert "999999999999999999 USD = " in run("fx_convert", "999999999999999999", "USD", "JPY")
+
+    def test_an_operator_sees_one_line_and_a_non_zero_exit(self):
+        done = subprocess.run([sys.executable, str(ROOT / "manage.py"), "fx_convert", "1e400", "USD", "EUR"],
+                              cwd=ROOT, env=worker_env(), capture_output=True, text=True, timeout=120)
+        assert done.returncode == 1
+        assert done.stderr.strip().splitlines() == [
+            "CommandError: amount 1E+400 is out of range; amounts must be finite numbers strictly between -1e18 "
+            "and 1e18"
+        ]
+        assert done.stdout == ""

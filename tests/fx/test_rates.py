@@ -5,13 +5,14 @@ from __future__ import annotations
 import time
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from types import SimpleNamespace
 
 import pytest
 from django.utils import timezone
 
-from fx.errors import RateUnavailable, UnknownCurrency
+from fx.errors import InvalidAmount, RateUnavailable, UnknownCurrency
 from fx.models import ExchangeRate
-from fx.services import cache, convert, quote, rates_refresh
+from fx.services import cache, convert, quote, rates, rates_refresh
 from fx.services.cache import CachedRate
 from tests.fx import feeds
 from tests.fx.conftest import OXR_APP_ID, OXR_PATH
@@ -66,6 +67,32 @@ class RoundingTests:
             convert(amount, "USD", "JPY")
 
 
+    @pytest.mark.parametrize("amount", [Decimal("1e400"), "1e33", 10**18, Decimal("-1e18"), 1e300, "-9e9999999"])
+    def test_it_refuses_out_of_range_amounts_naming_the_range(self, usd_rates, amount):
+        with pytest.raises(InvalidAmount, match=r"is out of range; .* between -1e18 and 1e18") as info:
+            convert(amount, "USD", "JPY")
+        assert isinstance(info.value, ValueError)
+        assert str(Decimal(str(amount))) in str(info.value)
+
+    def test_it_converts_the_largest_amounts_in_range(self, usd_rates):
+        assert convert(Decimal("999999999999999999.99"), "USD", "JPY") == Decimal("99999999999999999999")
+        assert convert(-(10**18 - 1), "USD", "KWD") == Decimal("-499999999999999999.500")
+
+    def test_it_refuses_an_amount_whose_result_has_no_room_for_its_minor_units(self):
+        snapshot("EUR", "IRR", "1e16", timezone.now() - timedelta(hours=1))  # no real rate; the guard's limit
+        with pytest.raises(InvalidAmount, match=r"amount 1E\+17 is out of range: in IRR it has more than 34 sig"):
+            convert(Decimal("1e17"), "EUR", "IRR")
+        assert str(convert(Decimal("1e15"), "EUR", "IRR")) == "1" + "0" * 31 + ".00"
+
+    @pytest.mark.parametrize("amount, problem", [
+        ("abc", "is not a number"), (Decimal("NaN"), "is not a finite"), ("-Infinity", "is not a finite"),
+        (Decimal("sNaN"), "is not a finite"),
+    ])
+    def test_it_names_what_is_wrong_with_an_amount(self, usd_rates, amount, problem):
+        with pytest.raises(InvalidAmount, match=f"{problem}.*between -1e18 and 1e18"):
+            convert(amount, "USD", "JPY")
+
+
 class HistoryTests:
     @pytest.fixture
     def week(self):
@@ -99,8 +126,11 @@ class AvailabilityTests:
         with pytest.raises(RateUnavailable, match="no rate for USD/JPY"):
             convert(Decimal("1"), "USD", "JPY")
 
-    def test_it_refuses_a_stale_rate_with_its_age(self):
-        snapshot("EUR", "USD", "1.08", timezone.now() - timedelta(hours=100))
+    def test_it_refuses_a_stale_rate_with_its_age(self, monkeypatch):
+        # An ordinary Wednesday: run on the Tuesday after Easter, an ECB rate of 100 h is still
+        # the newest the ECB published (HolidayTests).
+        set_clock(monkeypatch, 2026, 3, 25, 12)
+        snapshot("EUR", "USD", "1.08", datetime(2026, 3, 25, 12, tzinfo=UTC) - timedelta(hours=100))
         with pytest.raises(RateUnavailable, match=r"EUR/USD is stale: 100\.0 h old"):
             convert(Decimal("1"), "EUR", "USD")
 
@@ -160,3 +190,90 @@ class LocalTableTests:
         providers.expect_request(OXR_PATH).respond_with_data(body, content_type="application/json")
         rates_refresh(force=True)
         assert convert(Decimal("1"), "USD", "JPY") == Decimal("105")
+
+
+def ecb_day(year: int, month: int, day: int) -> datetime:
+    return datetime(year, month, day, tzinfo=UTC)
+
+
+def set_clock(monkeypatch, *parts: int) -> None:
+    """Make the live path of convert()/quote() read this moment (UTC) as now."""
+    moment = datetime(*parts, tzinfo=UTC).timestamp()
+    monkeypatch.setattr(rates, "time", SimpleNamespace(time=lambda: moment))
+
+
+class HolidayTests:
+    """ECB rates across TARGET holidays: the README's promise that a weekend plus holidays is not stale."""
+
+    @pytest.fixture
+    def maundy_thursday(self):
+        snapshot("EUR", "USD", "1.08", ecb_day(2026, 4, 2))
+        snapshot("EUR", "JPY", "170", ecb_day(2026, 4, 2))
+
+    def test_thursdays_rate_serves_over_easter(self, maundy_thursday):
+        used = quote("EUR", "USD", at=datetime(2026, 4, 6, 0, 30, tzinfo=UTC))  # 96.5 h
+        assert (used.rate, used.as_of, used.provider) == (Decimal("1.08"), ecb_day(2026, 4, 2), "ecb")
+        assert convert(Decimal("100"), "EUR", "USD", at=datetime(2026, 4, 7, 23, 59, tzinfo=UTC)) == Decimal("108.00")
+        assert convert(Decimal("108"), "USD", "JPY", at=datetime(2026, 4, 6, 12, tzinfo=UTC)) == Decimal("17000")
+
+    def test_a_rate_that_missed_tuesdays_publication_is_refused(self, maundy_thursday):
+        refused = r"EUR/USD is stale: 144\.5 h old .* publication of 2026-04-07 is missing"
+        with pytest.raises(RateUnavailable, match=refused):
+            quote("EUR", "USD", at=datetime(2026, 4, 8, 0, 30, tzinfo=UTC))
+        snapshot("EUR", "USD", "1.09", ecb_day(2026, 4, 7))
+        assert quote("EUR", "USD", at=datetime(2026, 4, 8, 0, 30, tzinfo=UTC)).rate == Decimal("1.09")
+
+    def test_christmas_eves_rate_serves_until_mondays_publication_is_missed(self):
+        snapshot("EUR", "USD", "1.17", ecb_day(2026, 12, 24))  # a Thursday; 25 and 26 December are holidays
+        assert convert(Decimal("100"), "EUR", "USD", at=datetime(2026, 12, 28, 10, tzinfo=UTC)) == Decimal("117.00")
+        assert convert(Decimal("100"), "EUR", "USD", at=datetime(2026, 12, 28, 23, tzinfo=UTC)) == Decimal("117.00")
+        with pytest.raises(RateUnavailable, match=r"120\.5 h old"):
+            convert(Decimal("100"), "EUR", "USD", at=datetime(2026, 12, 29, 0, 30, tzinfo=UTC))
+
+    def test_an_ordinary_weeks_rate_is_refused_after_the_hours_limit(self):
+        snapshot("EUR", "USD", "1.08", ecb_day(2026, 3, 23))  # a Monday: Tuesday to Friday published
+        assert quote("EUR", "USD", at=datetime(2026, 3, 26, 23, tzinfo=UTC)).rate == Decimal("1.08")
+        with pytest.raises(RateUnavailable, match=r"96\.5 h old .*FX_MAX_AGE_HOURS=96$"):
+            quote("EUR", "USD", at=datetime(2026, 3, 27, 0, 30, tzinfo=UTC))
+
+    def test_the_calendar_is_the_ecbs_only(self):
+        snapshot("USD", "JPY", "150", ecb_day(2026, 4, 2), provider="openexchangerates")
+        with pytest.raises(RateUnavailable, match=r"96\.5 h old"):
+            quote("USD", "JPY", at=datetime(2026, 4, 6, 0, 30, tzinfo=UTC))
+        # A cross rate lasts as long as its shorter-lived leg.
+        snapshot("USD", "EUR", "0.92", ecb_day(2026, 4, 2))
+        with pytest.raises(RateUnavailable, match=r"EUR/JPY is stale"):
+            quote("EUR", "JPY", at=datetime(2026, 4, 6, 0, 30, tzinfo=UTC))
+
+    def test_the_live_table_serves_thursdays_rate_on_easter_monday(self, settings, monkeypatch):
+        settings.FX_BASE_CURRENCIES = ["EUR"]
+        cache.publish({"EUR": {"USD": CachedRate(Decimal("1.08"), ecb_day(2026, 4, 2).timestamp(), "ecb")}})
+        set_clock(monkeypatch, 2026, 4, 6, 15)
+        assert convert(Decimal("100"), "EUR", "USD") == Decimal("108.00")
+        set_clock(monkeypatch, 2026, 4, 8, 1)
+        with pytest.raises(RateUnavailable, match=r"145\.0 h old"):
+            convert(Decimal("100"), "EUR", "USD")
+
+    def test_a_table_loaded_from_postgres_serves_it_too(self, settings, monkeypatch, maundy_thursday):
+        settings.FX_BASE_CURRENCIES = ["EUR"]
+        set_clock(monkeypatch, 2026, 4, 7, 9)
+        assert convert(Decimal("100"), "EUR", "JPY") == Decimal("17000")
+        assert convert(Decimal("170"), "JPY", "USD") == Decimal("1.08")
+
+
+class TransienceTests:
+    """Whether a job converting prices retries (the worker reads ``transient``)."""
+
+    def test_a_stale_rate_is_transient(self):
+        snapshot("EUR", "USD", "1.08", timezone.now() - timedelta(days=10))
+        with pytest.raises(RateUnavailable) as info:
+            convert(Decimal("1"), "EUR", "USD")
+        assert info.value.transient is True
+
+    def test_a_pair_never_stored_or_an_unknown_code_is_permanent(self):
+        with pytest.raises(RateUnavailable) as info:
+            convert(Decimal("1"), "EUR", "USD")
+        assert info.value.transient is False
+        with pytest.raises(UnknownCurrency) as info:
+            convert(Decimal("1"), "EUR", "XYZ")
+        assert info.value.transient is False

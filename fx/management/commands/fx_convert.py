@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
@@ -11,6 +10,7 @@ from django.utils.dateparse import parse_date, parse_datetime
 
 from fx.errors import FxError
 from fx.services import convert, quote
+from fx.services.rates import to_amount
 
 
 def parse_moment(text: str) -> date | datetime:
@@ -35,14 +35,9 @@ class Command(BaseCommand):
         parser.add_argument("--at", help="use the rate in force then: YYYY-MM-DD (that day's) or an ISO datetime")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        try:
-            amount = Decimal(options["amount"].strip())
-        except InvalidOperation:
-            raise CommandError(f"AMOUNT {options['amount']!r} is not a number") from None
-        if not amount.is_finite():
-            raise CommandError(f"AMOUNT {options['amount']!r} is not a finite number")
         at = parse_moment(options["at"]) if options["at"] else None
         try:
+            amount = to_amount(options["amount"])  # InvalidAmount: not a number, or out of range
             used = quote(options["from_currency"], options["to_currency"], at=at)
             result = convert(amount, options["from_currency"], options["to_currency"], at=at)
         except FxError as exc:
