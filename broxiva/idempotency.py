@@ -26,8 +26,8 @@ listed in its queue's ``StartedJobRegistry`` (RQ's registry maintenance removes 
 whose worker stopped renewing its lease, before the job is retried). A holder that is still
 listed is alive, so two live duplicates never both run; the take-over is a compare-and-set, so
 of several callers meeting one dead claim exactly one gets it. A claim without a holder (made
-outside a job: a webhook view, a thread a job started) is never taken over; it expires after
-``IDEMPOTENCY_PROCESSING_TTL``.
+outside a job, e.g. by a webhook view, or by a plain RQ worker) is never taken over; it expires
+after ``IDEMPOTENCY_PROCESSING_TTL``. (Threads a job starts claim as the job's execution.)
 
 ``@idempotent`` never turns a claim that is still ``processing`` into a silent success: it raises
 ``ClaimHeld`` (a ``DeferJob``), so the worker runs the job again after ``ClaimHeld.seconds``
