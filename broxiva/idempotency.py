@@ -310,11 +310,15 @@ def release(key: Name, *, token: str | None = None, tenant: Any = None) -> bool:
 def claim(key: Name, *, ttl_seconds: int = 86400, tenant: Any = None) -> Iterator[ClaimResult]:
     """Claim ``key`` for the block: complete it when the block ends, release it if it raises.
 
-    The block must check ``.acquired`` and skip its work when False (a duplicate)::
+    The block must check ``.acquired`` and skip its work when False. Only a ``done`` key is a
+    finished duplicate; in a job, a key still ``processing`` elsewhere must not end the job as if
+    the work were done (``@idempotent`` does this for you)::
 
         with claim(f"webhook:shopify:{event_id}") as c:
-            if not c.acquired:
+            if c.state == "done":
                 return
+            if not c.acquired:
+                raise ClaimHeld(c.retry_after or 1, reason=f"{c.key} is being processed")
             process(event)
     """
     result = try_acquire_lock(key, ttl_seconds=ttl_seconds, tenant=tenant)
