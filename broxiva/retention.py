@@ -11,14 +11,17 @@ It is enforced three ways, all through the same trim:
 - by the ``retention-sweep`` periodic entry every minute, for every queue.
 
 The trim is one Lua script per registry: count, pop the oldest excess (``ZPOPMIN``) and delete
-their keys, atomically. Any number of workers may trim the same queue at once; each sees the
-others' work, so none over-deletes and repeating a trim is a no-op. A registry's score is the
+their keys, atomically. A popped job whose id is live again or still listed by another of the
+queue's registries keeps its data (only the entry goes): no registry ever lists a deleted job.
+Any number of workers may trim the same queue at once; each sees the others' work, so none
+over-deletes and repeating a trim is a no-op. A registry's score is the
 job's expiry time (end + TTL), and every job of a queue gets the same TTL, so the lowest scores
 are the oldest jobs.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from dataclasses import dataclass
@@ -27,7 +30,13 @@ from typing import Any
 from redis import Redis
 from rq.executions import ExecutionRegistry
 from rq.job import Job
-from rq.registry import FailedJobRegistry, FinishedJobRegistry
+from rq.registry import (
+    CanceledJobRegistry,
+    DeferredJobRegistry,
+    FailedJobRegistry,
+    FinishedJobRegistry,
+    ScheduledJobRegistry,
+)
 from rq.results import Result
 
 from broxiva.queues import PRIORITY_ORDER, policy, rq_name
@@ -38,14 +47,28 @@ logger = logging.getLogger(__name__)
 # so it never blocks Redis for long.
 TRIM_BATCH = 1000
 
-# A registry entry whose job hash says queued/started/scheduled/deferred is stale: RQ leaves a
-# finished or failed job's id in its registry when a new job is enqueued under the same id, and
-# the hash is then that live job's. Such an entry is dropped, the job's data never deleted.
-_LIVE = """
+# A popped entry's job data is deleted only when nothing else still refers to the job:
+# - its hash says queued/started/scheduled/deferred: the id is live again (RQ leaves a finished or
+#   failed job's id in its registry when a new job is enqueued under the same id). This also
+#   covers the queue's waiting and intermediate lists and its started registry without scanning
+#   them (LPOS is O(n) in the waiting jobs; the started registry lists "<id>:<execution>"), as a
+#   job there has one of these statuses;
+# - another registry of the queue (KEYS[2..]: failed or finished, canceled, scheduled, deferred)
+#   still lists the id: a job that finished, ran again under the same id and failed is in both
+#   registries, and the failed one's data must outlive the stale finished entry. ZSCORE is O(1).
+# The entry is dropped either way; the last registry to drop the id deletes the data.
+_KEEP = """
 local LIVE = {queued = true, started = true, scheduled = true, deferred = true}
+local function referenced(job, id)
+  if LIVE[redis.call('HGET', job, 'status')] then return true end
+  for k = 2, #KEYS do
+    if redis.call('ZSCORE', KEYS[k], id) then return true end
+  end
+  return false
+end
 """
 
-_TRIM = _LIVE + """
+_TRIM = _KEEP + """
 if ARGV[6] ~= '' then
   -- RQ scores in whole seconds; re-score the job just ended with the exact time so the jobs
   -- of one second are kept or dropped in the order they ended (XX: only if it is in here).
@@ -59,7 +82,7 @@ local ids = {}
 for i = 1, #popped, 2 do
   local id = popped[i]
   local job = ARGV[3] .. id
-  if not LIVE[redis.call('HGET', job, 'status')] then
+  if not referenced(job, id) then
     ids[#ids + 1] = id
     redis.call('DEL', job, job .. ':dependents', job .. ':dependencies', ARGV[4] .. id, ARGV[5] .. id)
   end
@@ -68,14 +91,14 @@ return {#popped / 2, ids}
 """
 
 # Same deletion for chosen ids; a job no longer in the registry (requeued, or deleted by
-# someone else meanwhile), or live again under the same id, is left alone.
-_DELETE = _LIVE + """
+# someone else meanwhile), or still referenced as above, is left alone.
+_DELETE = _KEEP + """
 local deleted = 0
 for i = 1, #ARGV - 3 do
   local id = ARGV[i + 3]
   local job = ARGV[1] .. id
   if redis.call('ZREM', KEYS[1], id) == 1 then
-    if not LIVE[redis.call('HGET', job, 'status')] then
+    if not referenced(job, id) then
       redis.call('DEL', job, job .. ':dependents', job .. ':dependencies', ARGV[2] .. id, ARGV[3] .. id)
       deleted = deleted + 1
     end
@@ -85,6 +108,8 @@ return deleted
 """
 
 STATES = {"finished": FinishedJobRegistry, "failed": FailedJobRegistry}
+# The registries besides a trimmed one that may list the same id (plain ids, scored).
+_OTHERS = (FinishedJobRegistry, FailedJobRegistry, CanceledJobRegistry, ScheduledJobRegistry, DeferredJobRegistry)
 _LIVE_STATUSES = {b"queued", b"started", b"scheduled", b"deferred"}
 
 
@@ -105,16 +130,30 @@ def registry_key(queue_name: str, state: str) -> str:
     return registry.key_template.format(rq_name(queue_name))
 
 
+def _keys(queue_name: str, state: str) -> list[str]:
+    """KEYS of the trim scripts: the registry trimmed, then the queue's other registries."""
+    registry_key(queue_name, state)  # validates state
+    return _registry_keys(rq_name(queue_name), state)
+
+
+@functools.lru_cache(maxsize=256)
+def _registry_keys(rq_queue: str, state: str) -> list[str]:
+    # Cached: it runs after every job. Callers pass the list to Redis and never change it.
+    trimmed = STATES[state].key_template.format(rq_queue)
+    return [trimmed, *(key for registry in _OTHERS if (key := registry.key_template.format(rq_queue)) != trimmed)]
+
+
 def _script(client: Redis, source: str):
     return client.register_script(source)
 
 
-def trim_registry(client: Redis, key: str, keep: int) -> list[str]:
-    """Delete the oldest jobs of a registry beyond ``keep``; return the deleted ids."""
+def trim_registry(client: Redis, queue_name: str, state: str, keep: int) -> list[str]:
+    """Drop the oldest entries of a queue's registry beyond ``keep``; return the ids whose data was deleted."""
     script = _script(client, _TRIM)
+    keys = _keys(queue_name, state)
     deleted: list[str] = []
     while True:
-        popped, batch = script(keys=[key], args=[keep, TRIM_BATCH, *_prefixes(), "", ""], client=client)
+        popped, batch = script(keys=keys, args=[keep, TRIM_BATCH, *_prefixes(), "", ""], client=client)
         deleted.extend(i.decode() if isinstance(i, bytes) else i for i in batch)
         if popped < TRIM_BATCH:
             return deleted
@@ -134,8 +173,8 @@ def trim_queue(queue_name: str, client: Redis | None = None) -> TrimReport:
     client = client or connection()
     p = policy(queue_name)
     report = TrimReport(queue_name)
-    report.finished = len(trim_registry(client, registry_key(queue_name, "finished"), p.keep_completed))
-    report.failed = len(trim_registry(client, registry_key(queue_name, "failed"), p.keep_failed))
+    report.finished = len(trim_registry(client, queue_name, "finished", p.keep_completed))
+    report.failed = len(trim_registry(client, queue_name, "failed", p.keep_failed))
     if report.finished or report.failed:
         logger.info(
             "retention queue=%s deleted finished=%d failed=%d (keep %d/%d)",
@@ -167,7 +206,7 @@ def trim_after_job(client: Redis, queue_name: str, job: Job | None = None, *, en
         ):
             score = _expiry(ended, ttl, default) if job is not None else ""
             rescore = [job.id, score] if score else ["", ""]
-            script(keys=[registry_key(queue_name, state)], args=[keep, TRIM_BATCH, *_prefixes(), *rescore],
+            script(keys=_keys(queue_name, state), args=[keep, TRIM_BATCH, *_prefixes(), *rescore],
                    client=pipe)
         pipe.execute()
 
@@ -230,9 +269,9 @@ def delete_jobs(queue_name: str, state: str, job_ids: list[str], client: Redis |
     from broxiva.health import connection
 
     client = client or connection()
-    key = registry_key(queue_name, state)
+    keys = _keys(queue_name, state)
     script = _script(client, _DELETE)
     deleted = 0
     for start in range(0, len(job_ids), batch):
-        deleted += int(script(keys=[key], args=[*_prefixes(), *job_ids[start:start + batch]], client=client))
+        deleted += int(script(keys=keys, args=[*_prefixes(), *job_ids[start:start + batch]], client=client))
     return deleted

@@ -16,13 +16,14 @@ gets it without extra flags. Two classes carry it:
 from __future__ import annotations
 
 import sys
+from contextlib import nullcontext
 from typing import Any
 
 from django.db import connections
 from rq import SimpleWorker, Worker
 from rq.utils import now
 
-from broxiva import recovery, retention
+from broxiva import idempotency, recovery, retention
 from broxiva.logging import job_log_context
 from broxiva.queues import logical_name
 from broxiva.ratelimit import DeferJob, can_defer, reschedule_deferred_job
@@ -97,6 +98,13 @@ class BroxivaWorkerMixin:
             except Exception:  # maintenance must never disturb the running job
                 self.log.warning("maintenance during job %s failed", job.id, exc_info=True)
             self.last_cleaned_at = now()
+
+    def perform_job(self, job: Any, queue: Any) -> bool:
+        # Idempotency claims made by the job record this execution as their holder, so the job's
+        # retry after a crash can take them over (broxiva.idempotency).
+        execution = self.execution
+        with idempotency.held_by_job(queue.name, job.id, execution.id) if execution else nullcontext():
+            return super().perform_job(job, queue)
 
     def execute_job(self, job: Any, queue: Any) -> None:
         with job_log_context(job):

@@ -1,14 +1,37 @@
 from __future__ import annotations
 
+import time
+
 import pytest
+import redis
+from rq.job import JobStatus
+from rq.registry import StartedJobRegistry
 
 from broxiva.connections import get_redis
-from broxiva.idempotency import claim, complete, idempotency_key, idempotent, release, try_acquire_lock
+from broxiva.idempotency import (
+    ClaimHeld,
+    claim,
+    complete,
+    held_by_job,
+    idempotency_key,
+    idempotent,
+    release,
+    try_acquire_lock,
+)
+from broxiva.queues import enqueue, get_queue, rq_name
+from broxiva.ratelimit import DeferJob
+from tests.broxiva.claims_jobs import apply_once, bodies, effects
 from tests.broxiva.coord_procs import run_processes
-from tests.workers import wait_for
+from tests.broxiva.ops_helpers import drained, kill_hard, start_fast_worker
+from tests.workers import stop, wait_for
 
 EVENT = "webhook:shopify:evt_123"
 REDIS_KEY = "idempotency:webhook:shopify:evt_123"
+
+
+def status(job_id: str) -> str | None:
+    job = get_queue("fx-refresh").fetch_job(job_id)
+    return job.get_status() if job else None
 
 
 def _claim(index: int) -> tuple[bool, str]:
@@ -170,3 +193,148 @@ class ClaimHelperTests:
         assert handle("e1") is None
         assert handle("e2") == "handled e2"
         assert calls == ["e1", "e1", "e2"]
+
+
+def _lease(job_id: str, execution_id: str) -> tuple[redis.Redis, str, str]:
+    """List an execution in fx-refresh's started registry, as RQ does while the job runs."""
+    queue = get_queue("fx-refresh")
+    member = f"{job_id}:{execution_id}"
+    queue.connection.zadd(StartedJobRegistry(queue=queue).key, {member: time.time() + 60})
+    return queue.connection, StartedJobRegistry(queue=queue).key, member
+
+
+class ClaimHolderTests:
+    """Claims made in a job record it; a dead holder's claim is taken over, a live one's never."""
+
+    def test_a_live_holder_keeps_its_claim_and_a_dead_ones_is_taken_over(self):
+        connection, registry, member = _lease("job-a", "exec-1")
+        with held_by_job(rq_name("fx-refresh"), "job-a", "exec-1"):
+            first = try_acquire_lock(EVENT)
+        assert first.acquired
+        assert get_redis().get(REDIS_KEY).decode().endswith(f":job-a:exec-1:{rq_name('fx-refresh')}")
+
+        live = try_acquire_lock(EVENT)
+        assert (live.acquired, live.state) == (False, "processing")
+        assert 1 <= live.retry_after <= 40
+
+        connection.zrem(registry, member)  # what RQ's maintenance does to an abandoned execution
+        taker = try_acquire_lock(EVENT)
+        assert (taker.acquired, taker.state, taker.taken_over) == (True, "new", True)
+        assert complete(EVENT, token=first.token) is False, "the dead holder cannot finish the taker's claim"
+        assert release(EVENT, token=first.token) is False
+        assert complete(EVENT, token=taker.token) is True
+
+    def test_the_retry_of_the_same_job_takes_over_the_claim_of_its_dead_execution(self):
+        with held_by_job(rq_name("fx-refresh"), "job-a", "exec-1"):
+            assert try_acquire_lock(EVENT).acquired
+        _lease("job-a", "exec-2")  # the retry runs: a new execution of the same job
+        with held_by_job(rq_name("fx-refresh"), "job-a", "exec-2"):
+            retry = try_acquire_lock(EVENT)
+        assert retry.acquired and retry.taken_over
+
+    def test_exactly_one_of_20_processes_takes_over_a_dead_claim(self):
+        with held_by_job(rq_name("fx-refresh"), "job-a", "exec-1"):
+            assert try_acquire_lock(EVENT).acquired  # never listed as started: dead
+        outcomes = run_processes(_claim, 20)
+        assert sorted(outcomes) == [(False, "processing")] * 19 + [(True, "new")]
+
+    def test_a_claim_made_outside_a_job_is_never_taken_over(self, settings):
+        settings.IDEMPOTENCY_PROCESSING_TTL = 5
+        assert try_acquire_lock(EVENT).acquired  # a webhook view: no holder, it expires by itself
+        held = try_acquire_lock(EVENT)
+        assert (held.acquired, held.state) == (False, "processing")
+        assert 1 <= held.retry_after <= 5, "never later than the claim's own expiry"
+
+    def test_the_decorator_refuses_to_report_success_while_the_key_is_processing(self):
+        calls: list[str] = []
+
+        @idempotent(lambda event_id: f"webhook:shopify:{event_id}")
+        def handle(event_id: str) -> str:
+            calls.append(event_id)
+            return "handled"
+
+        other = try_acquire_lock(EVENT)
+        with pytest.raises(ClaimHeld) as held:
+            handle("evt_123")
+        assert isinstance(held.value, DeferJob) and held.value.seconds >= 1
+        assert calls == []
+        complete(EVENT, token=other.token)
+        assert handle("evt_123") is None
+        assert calls == []
+
+    def test_a_holder_with_a_bad_record_is_treated_as_unknown(self):
+        get_redis().set(REDIS_KEY, "processing:86400:abcdef:job-a::", ex=60)
+        assert try_acquire_lock(EVENT).state == "processing"
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+class WorkerCrashTests:
+    """``@idempotent`` jobs on real ``rqworker`` processes, killed mid-job (see test_recovery.py)."""
+
+    def test_the_retry_of_a_job_killed_mid_job_does_the_work(self):
+        # Issue 8, defect 7: the killed run left its claim "processing" (for an hour); its retry
+        # returned None and finished with the work never done.
+        job_id = enqueue("fx-refresh", apply_once, "crash", 30)
+        victim = start_fast_worker("fx-refresh", scheduler=False)
+        wait_for(lambda: bodies("crash"), timeout=30, what="the job to start its work")
+        kill_hard(victim)
+
+        replacement, output = drained(start_fast_worker("fx-refresh"))
+        try:
+            wait_for(lambda: status(job_id) == JobStatus.FINISHED, timeout=60, what="the job to be retried")
+        finally:
+            stop(replacement)
+
+        job = get_queue("fx-refresh").fetch_job(job_id)
+        assert job.return_value() == "applied", "the retry skipped the work"
+        assert effects("crash") == 1
+        assert bodies("crash") == [job_id, job_id]
+        assert job.retries_left == 1, "the crash spent one attempt, the claim none"
+        assert f"took over the claim of a dead holder job={job_id}" in output.join()
+        assert try_acquire_lock("test:claims:crash").state == "done"
+
+    def test_a_duplicate_while_the_first_still_runs_waits_and_never_runs_the_work(self):
+        first = enqueue("fx-refresh", apply_once, "dup", 4)
+        worker_a = start_fast_worker("fx-refresh", scheduler=False)
+        worker_b = None
+        try:
+            wait_for(lambda: bodies("dup"), timeout=30, what="the first job to start its work")
+            duplicate = enqueue("fx-refresh", apply_once, "dup", 4)
+            worker_b = start_fast_worker("fx-refresh")
+            # It meets the live claim: deferred (no attempt spent), not finished with None.
+            wait_for(lambda: status(duplicate) == JobStatus.SCHEDULED, timeout=30, what="the duplicate to defer")
+            assert status(first) == JobStatus.STARTED
+            wait_for(lambda: status(duplicate) == JobStatus.FINISHED, timeout=60, what="the duplicate to end")
+        finally:
+            for process in (worker_a, worker_b):
+                if process is not None:
+                    stop(process)
+
+        queue = get_queue("fx-refresh")
+        assert queue.fetch_job(first).return_value() == "applied"
+        assert queue.fetch_job(duplicate).return_value() is None, "a duplicate of done work is skipped"
+        assert queue.fetch_job(duplicate).retries_left == 2
+        assert effects("dup") == 1
+        assert bodies("dup") == [first]
+
+    def test_a_duplicate_and_the_retry_of_a_killed_job_do_the_work_once_between_them(self):
+        first = enqueue("fx-refresh", apply_once, "both", 30)
+        victim = start_fast_worker("fx-refresh", scheduler=False)
+        wait_for(lambda: bodies("both"), timeout=30, what="the first job to start its work")
+        kill_hard(victim)
+        duplicate = enqueue("fx-refresh", apply_once, "both", 30)
+
+        replacement = start_fast_worker("fx-refresh")
+        try:
+            wait_for(lambda: status(first) == status(duplicate) == JobStatus.FINISHED, timeout=90,
+                     what="the retry and the duplicate to end")
+        finally:
+            stop(replacement)
+
+        queue = get_queue("fx-refresh")
+        results = {job_id: queue.fetch_job(job_id).return_value() for job_id in (first, duplicate)}
+        assert sorted(results.values(), key=str) == [None, "applied"]
+        assert effects("both") == 1
+        taker = next(job_id for job_id, result in results.items() if result == "applied")
+        assert bodies("both") == [first, taker]

@@ -11,8 +11,9 @@ from rq.registry import FailedJobRegistry, FinishedJobRegistry
 
 from broxiva import jobs
 from broxiva.queues import enqueue, enqueue_many, get_queue, policy
-from broxiva.retention import jobs_older_than, trim_queue
+from broxiva.retention import delete_jobs, jobs_older_than, registry_key, trim_queue
 from broxiva.schedules import SCHEDULES
+from broxiva.worker import BroxivaSimpleWorker
 from tests.broxiva.ops_helpers import drained, fill_queue
 from tests.jobs.sample import always_fails, record
 from tests.workers import start_worker, stop
@@ -121,6 +122,66 @@ class TrimTests:
         SimpleWorker([queue], connection=queue.connection).work(burst=True)
         assert queue.fetch_job("nightly-digest").return_value() == "second run"
         assert queue.fetch_job("nightly-report").return_value() == "second run"
+
+    def test_it_keeps_a_failed_job_whose_earlier_run_under_the_same_id_finished(self, settings):
+        # Issue 8, defect 8: "nightly-digest" finished, was enqueued again and failed. Its finished
+        # entry is stale but stays; the per-job trim of the finished registry pops it and must not
+        # delete the job the failed registry lists.
+        settings.QUEUE_OVERRIDES = {"email": {"keep_completed": 1}}
+        queue = get_queue("email")
+        worker = BroxivaSimpleWorker([queue], connection=queue.connection)
+        enqueue("email", record, "first run", job_id="nightly-digest")
+        worker.work(burst=True)
+        enqueue("email", always_fails, "second run", job_id="nightly-digest")
+        queue.connection.hset(Job.key_for("nightly-digest"), "retries_left", 0)  # last attempt: straight to failed
+        worker.work(burst=True)
+        enqueue("email", record, "newer")
+
+        worker.work(burst=True)  # its trim keeps 1 finished job: "newer"
+
+        assert FinishedJobRegistry(queue=queue).get_job_ids(cleanup=False) != ["nightly-digest"]
+        assert FailedJobRegistry(queue=queue).get_job_ids(cleanup=False) == ["nightly-digest"]
+        job = queue.fetch_job("nightly-digest")
+        assert job is not None, "the failed job's data was deleted"
+        assert job.get_status() == JobStatus.FAILED
+        assert "boom second run" in job.latest_result().exc_string
+
+    def test_the_last_registry_that_lists_a_job_deletes_its_data(self, settings):
+        # The reverse order (failed, then finished under the same id), and no leak: once neither
+        # registry lists the job, the trim that drops the last entry deletes the data.
+        settings.QUEUE_OVERRIDES = {"email": {"keep_completed": 1, "keep_failed": 1}}
+        queue = get_queue("email")
+        enqueue("email", always_fails, "first run", job_id="nightly-report")
+        queue.connection.hset(Job.key_for("nightly-report"), "retries_left", 0)
+        SimpleWorker([queue], connection=queue.connection).work(burst=True)
+        enqueue("email", record, "second run", job_id="nightly-report")
+        SimpleWorker([queue], connection=queue.connection).work(burst=True)
+        newer_failure = enqueue("email", always_fails, "newer")
+        queue.connection.hset(Job.key_for(newer_failure), "retries_left", 0)
+        SimpleWorker([queue], connection=queue.connection).work(burst=True)
+        queue.connection.zadd(registry_key("email", "failed"), {"nightly-report": 1}, xx=True)  # the oldest
+
+        assert trim_queue("email").failed == 0, "the stale failed entry went, the finished job's data stayed"
+        assert queue.fetch_job("nightly-report").return_value() == "second run"
+        assert FailedJobRegistry(queue=queue).get_job_ids(cleanup=False) == [newer_failure]
+
+        enqueue("email", record, "newest")
+        SimpleWorker([queue], connection=queue.connection).work(burst=True)
+        queue.connection.zadd(registry_key("email", "finished"), {"nightly-report": 1}, xx=True)
+        assert trim_queue("email").finished == 1
+        assert job_data_keys(queue.connection, "nightly-report") == []
+
+    def test_cleaning_by_age_keeps_a_job_another_registry_lists(self):
+        queue = get_queue("email")
+        enqueue("email", record, "first run", job_id="nightly-digest")
+        SimpleWorker([queue], connection=queue.connection).work(burst=True)
+        enqueue("email", always_fails, "second run", job_id="nightly-digest")
+        queue.connection.hset(Job.key_for("nightly-digest"), "retries_left", 0)
+        SimpleWorker([queue], connection=queue.connection).work(burst=True)
+
+        assert delete_jobs("email", "finished", ["nightly-digest"]) == 0
+        assert FinishedJobRegistry(queue=queue).get_job_ids(cleanup=False) == []
+        assert queue.fetch_job("nightly-digest").get_status() == JobStatus.FAILED
 
     def test_the_periodic_sweep_trims_every_queue(self, settings):
         settings.QUEUE_OVERRIDES = {"email": {"keep_completed": 1}, "product-sync": {"keep_failed": 1}}
