@@ -135,7 +135,7 @@ _auth = f":{quote(REDIS_PASSWORD, safe='')}@" if REDIS_PASSWORD else ""
 def _sentinel_address(entry: str) -> tuple[str, int]:
     host, sep, port = entry.rpartition(":")
     host = host[1:-1] if host.startswith("[") and host.endswith("]") else host  # [::1]:26379
-    if not sep or not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+    if not sep or not host or not (port.isascii() and port.isdigit()) or not 1 <= int(port) <= 65535:
         raise ImproperlyConfigured(f"REDIS_SENTINELS entry {entry!r} is not host:port.")
     return host, int(port)
 
