@@ -215,7 +215,8 @@ RQ = {
     "WORKER_CLASS": "broxiva.worker.BroxivaWorker",
     "SCHEDULER_CLASS": "broxiva.scheduler.UTCScheduler",
 }
-RQ_SHOW_ADMIN_LINK = True
+# Off: the dashboard's one entrance is /django-rq/, for operators only (broxiva.dashboard).
+RQ_SHOW_ADMIN_LINK = False
 # Finished and failed jobs also expire by time, as a safety net under the count-based
 # retention (keep the last N) of DESIGN.md §4.
 RQ_RESULT_TTL = env_int("RQ_RESULT_TTL", 7 * 24 * 3600, minimum=1)
