@@ -96,6 +96,17 @@ class CheckQueuesCommandTests:
         assert not Alert.objects.exists()
 
 
+class CheckQueuesWithoutADatabaseTests:
+    def test_it_still_exits_2_with_one_line_when_the_database_is_down_too(self, db):
+        down = redis_down_env(DATABASE_URL=f"postgres://postgres@127.0.0.1:{free_port()}/broxiva")
+
+        result = manage("check_queues", **down)
+
+        assert result.returncode == 2
+        assert result.stderr == (f"{refused_line(down['REDIS_PORT'])} "
+                                 "(no alert: the database is unavailable too (OperationalError))\n")
+
+
 class OperatorCommandTests:
     @pytest.mark.parametrize("command", [
         ("queues",), ("queues", "--json"), ("retry_jobs", "email", "--all"),

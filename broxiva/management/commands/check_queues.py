@@ -13,6 +13,7 @@ import json
 from typing import Any
 
 from django.core.management.base import BaseCommand
+from django.db import DatabaseError
 from redis.exceptions import RedisError
 
 from broxiva import health
@@ -52,7 +53,10 @@ class Command(BaseCommand):
         if options["no_alerts"]:
             outcome = "no alert (--no-alerts)"
         else:
-            outcome = "alert sent" if redis_unreachable(message) is not None else "alert already sent"
+            try:
+                outcome = "alert sent" if redis_unreachable(message) is not None else "alert already sent"
+            except DatabaseError as db_exc:  # the alert is recorded first: no database, no alert
+                outcome = f"no alert: the database is unavailable too ({type(db_exc).__name__})"
         if options["json"]:
             self.stdout.write(json.dumps({"status": health.CRITICAL, "error": message}))
         self.stderr.write(f"{message} ({outcome})")
