@@ -10,7 +10,7 @@ and exits 2.
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, NoReturn
 
 from django.core.management.base import BaseCommand
 from django.db import DatabaseError
@@ -48,7 +48,7 @@ class Command(BaseCommand):
         if code:
             raise SystemExit(code)
 
-    def _redis_down(self, exc: RedisError, options: dict[str, Any]) -> None:
+    def _redis_down(self, exc: RedisError, options: dict[str, Any]) -> NoReturn:
         message = health.redis_error_message(exc)
         if options["no_alerts"]:
             outcome = "no alert (--no-alerts)"
