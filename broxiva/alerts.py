@@ -17,12 +17,16 @@ from __future__ import annotations
 
 import json
 import logging
+import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
 
 import requests
 from django.conf import settings
 from django.core.mail import EmailMessage
+from django.db import connection, transaction
 from django.utils import timezone
 
 from broxiva import health
@@ -31,6 +35,7 @@ from broxiva.models import Alert
 logger = logging.getLogger(__name__)
 
 HEALTH_SOURCE = "queue-health"
+REDIS_SOURCE = "redis-health"
 
 
 def notify(
@@ -155,7 +160,7 @@ def check_queues() -> list[Alert]:
 
     try:
         with with_lock("ops:health-alerts", ttl_seconds=60, wait_time_ms=0, keep_alive=True):
-            return _check_queues()
+            return _redis_recovered() + _check_queues()
     except LockNotAcquired:
         logger.info("queue health check skipped: another check is running")
         return []
@@ -211,3 +216,69 @@ def _queue_alert(name: str, queue: dict[str, Any], previous: str, *, reminder: b
             "oldestWaitingAgeSeconds": queue["oldestWaitingAgeSeconds"],
         },
     )
+
+
+# --- Redis reachability alerts ----------------------------------------------------------------
+# When Redis is down, the Redis lock above cannot be taken and the queues cannot be read: these
+# alerts need PostgreSQL and the channels only. The last REDIS_SOURCE alert is the state (down or
+# up), so a cron job running every minute alerts once per outage (plus reminders), not each run.
+
+
+def redis_unreachable(error: str) -> Alert | None:
+    """Alert that Redis cannot be reached, unless that was already said; return the alert sent.
+
+    ``error`` is shown to people: pass ``health.redis_error_message(exc)``, which holds no
+    password. While Redis stays down, a reminder goes out every ``ALERT_REMINDER_INTERVAL``.
+    """
+    with _redis_alert_lock() as acquired:
+        if not acquired:  # another check is alerting right now
+            return None
+        last = _last_redis_alert()
+        reminder = settings.ALERT_REMINDER_INTERVAL
+        if last is not None and last.details.get("status") == health.CRITICAL and (
+            reminder <= 0 or timezone.now() - last.created_at < timedelta(seconds=reminder)
+        ):
+            return None
+        still = last is not None and last.details.get("status") == health.CRITICAL
+        return notify(
+            "Redis is still unreachable" if still else "Redis is unreachable: no job can be queued or run",
+            f"{error}\nWorkers, the scheduler and every enqueue fail until Redis answers again.",
+            severity=Alert.Severity.CRITICAL,
+            source=REDIS_SOURCE,
+            details={"status": health.CRITICAL, "error": error, "reminder": still},
+        )
+
+
+def _redis_recovered() -> list[Alert]:
+    last = _last_redis_alert()
+    if last is None or last.details.get("status") != health.CRITICAL:
+        return []
+    with _redis_alert_lock() as acquired:
+        last = _last_redis_alert()
+        if not acquired or last is None or last.details.get("status") != health.CRITICAL:
+            return []
+        body = f"Redis answers again (first alert at {last.created_at:%Y-%m-%d %H:%M} UTC)."
+        return [notify("Redis is reachable again", body, severity=Alert.Severity.INFO, source=REDIS_SOURCE,
+                       details={"status": health.OK})]
+
+
+def _last_redis_alert() -> Alert | None:
+    return Alert.objects.filter(source=REDIS_SOURCE).order_by("-created_at", "-id").first()
+
+
+_REDIS_ALERT_LOCK = zlib.crc32(b"broxiva:redis-health-alert")
+
+
+@contextmanager
+def _redis_alert_lock() -> Iterator[bool]:
+    """Yield whether this process may decide on a Redis alert (a PostgreSQL advisory lock).
+
+    Checks on several machines run at the same minute; the lock makes one of them send. SQLite
+    (the embedded default, one machine) has no such lock and needs none.
+    """
+    if connection.vendor != "postgresql":
+        yield True
+        return
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [_REDIS_ALERT_LOCK])
+        yield bool(cursor.fetchone()[0])

@@ -9,13 +9,19 @@ container orchestrators mount them.
 from __future__ import annotations
 
 import json
+import math
 import os
+import re
 from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
+# Plain ASCII numbers only: int() and float() also take "1_000", non-ASCII digits ("١٢"), and
+# float() takes "nan", "inf" and "infinity", which pass every minimum/maximum comparison.
+_INT = re.compile(r"[+-]?[0-9]+", re.ASCII)
+_FLOAT = re.compile(r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?", re.ASCII)
 
 
 def _raw(name: str) -> str | None:
@@ -45,10 +51,9 @@ def env_int(name: str, default: int, *, minimum: int | None = None, maximum: int
     raw = _raw(name)
     if raw is None or raw.strip() == "":
         return default
-    try:
-        value = int(raw.strip())
-    except ValueError:
-        raise ImproperlyConfigured(f"{name}={raw!r} is not an integer.") from None
+    if not _INT.fullmatch(raw.strip()):
+        raise ImproperlyConfigured(f"{name}={raw!r} is not an integer.")
+    value = int(raw.strip())
     if minimum is not None and value < minimum:
         raise ImproperlyConfigured(f"{name}={value} is below the minimum {minimum}.")
     if maximum is not None and value > maximum:
@@ -56,16 +61,20 @@ def env_int(name: str, default: int, *, minimum: int | None = None, maximum: int
     return value
 
 
-def env_float(name: str, default: float, *, minimum: float | None = None) -> float:
+def env_float(name: str, default: float, *, minimum: float | None = None, maximum: float | None = None) -> float:
+    """Return a finite float: ``nan``, ``inf`` and overflowing values (``1e999``) are refused."""
     raw = _raw(name)
     if raw is None or raw.strip() == "":
         return default
-    try:
-        value = float(raw.strip())
-    except ValueError:
-        raise ImproperlyConfigured(f"{name}={raw!r} is not a number.") from None
+    if not _FLOAT.fullmatch(raw.strip()):
+        raise ImproperlyConfigured(f"{name}={raw!r} is not a number.")
+    value = float(raw.strip())
+    if not math.isfinite(value):
+        raise ImproperlyConfigured(f"{name}={raw!r} is not a finite number.")
     if minimum is not None and value < minimum:
         raise ImproperlyConfigured(f"{name}={value} is below the minimum {minimum}.")
+    if maximum is not None and value > maximum:
+        raise ImproperlyConfigured(f"{name}={value} is above the maximum {maximum}.")
     return value
 
 
@@ -86,9 +95,14 @@ def env_json(name: str, default: object) -> object:
     if raw is None or raw.strip() == "":
         return default
     try:
-        return json.loads(raw)
+        # parse_constant: JSON has no NaN/Infinity, but Python's json.loads accepts them.
+        return json.loads(raw, parse_constant=_no_constant)
     except ValueError as exc:
         raise ImproperlyConfigured(f"{name} is not valid JSON: {exc}") from None
+
+
+def _no_constant(token: str) -> object:
+    raise ValueError(f"{token} is not a JSON number")
 
 
 def env_list(name: str, default: list[str] | tuple[str, ...] = ()) -> list[str]:

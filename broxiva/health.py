@@ -19,6 +19,7 @@ import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import quote, urlsplit
 
 from django.conf import settings
 from redis import Redis
@@ -236,6 +237,30 @@ def queue_health(name: str) -> dict[str, Any]:
     """Return one queue's report; raise ``UnknownQueue`` for a name not in the §4 table."""
     policy(name)
     return queues_health([name])["queues"][name]
+
+
+def redis_error_message(exc: BaseException) -> str:
+    """Return one line saying Redis cannot be used, for operators: never a credential.
+
+    redis-py's messages name the address ("Error 111 connecting to 10.0.0.5:6379. Connection
+    refused."), which an operator needs; any password the settings hold is masked all the same,
+    in case a message or a URL ever carries one.
+    """
+    text = " ".join(f"Redis is unreachable: {type(exc).__name__}: {exc}".split())
+    for secret in _redis_secrets():
+        text = text.replace(secret, "***")
+    return text[:500]
+
+
+def _redis_secrets() -> list[str]:
+    secrets = {settings.REDIS_PASSWORD, getattr(settings, "REDIS_SENTINEL_PASSWORD", "")}
+    for url in (settings.REDIS_URL, settings.REDIS_QUEUE_URL):
+        try:
+            secrets.add(urlsplit(url).password or "")
+        except ValueError:
+            continue
+    secrets |= {quote(secret, safe="") for secret in secrets}
+    return sorted((s for s in secrets if s), key=len, reverse=True)  # longest first: no partial leftovers
 
 
 def liveness() -> tuple[bool, dict[str, str]]:

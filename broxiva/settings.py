@@ -9,6 +9,7 @@ storage and the console e-mail backend.
 from __future__ import annotations
 
 import ipaddress
+import re
 from pathlib import Path
 from urllib.parse import quote
 
@@ -31,6 +32,42 @@ if not SECRET_KEY:
     SECRET_KEY = "dev-only-insecure-key-do-not-use-in-production"  # noqa: S105 (DEBUG only)
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"] if DEBUG else [])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
+
+# --- HTTPS ------------------------------------------------------------------------------------
+# On by default outside DEBUG (``manage.py check --deploy`` has nothing to say about W004, W008,
+# W012, W016); off in DEBUG, where the quick start serves plain http on 127.0.0.1. Behind a proxy
+# or load balancer that terminates TLS, set SECURE_PROXY_SSL_HEADER to the header it sets
+# (X-Forwarded-Proto, or NAME=value such as X-Forwarded-Ssl=on), or every request looks like http
+# and redirects forever. Only trust that header if the proxy always sets or strips it.
+
+
+def _proxy_ssl_header(raw: str) -> tuple[str, str] | None:
+    if not raw:
+        return None
+    name, sep, value = raw.partition("=")
+    name = name.strip().upper().replace("-", "_")
+    name = name if name.startswith("HTTP_") else f"HTTP_{name}"
+    if not re.fullmatch(r"HTTP_[A-Z0-9_]+", name, flags=re.ASCII) or (sep and not value.strip()):
+        raise ImproperlyConfigured(f"SECURE_PROXY_SSL_HEADER={raw!r} is not a header name such as X-Forwarded-Proto.")
+    return name, value.strip() or "https"
+
+
+SECURE_PROXY_SSL_HEADER = _proxy_ssl_header(env_str("SECURE_PROXY_SSL_HEADER"))
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not DEBUG)
+# Paths served over plain http too (regexes on the path without its leading slash, comma-separated):
+# load balancers and uptime checkers probe /health/ inside the network, and a redirect would fail them.
+SECURE_REDIRECT_EXEMPT = env_list("SECURE_REDIRECT_EXEMPT", [r"^health/"])
+for _pattern in SECURE_REDIRECT_EXEMPT:
+    try:
+        re.compile(_pattern)
+    except re.error as exc:
+        raise ImproperlyConfigured(f"SECURE_REDIRECT_EXEMPT: {_pattern!r} is not a regex: {exc}") from None
+SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", not DEBUG)
+CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", not DEBUG)
+# HSTS: browsers then refuse plain http to this host for that long (only sent on https responses).
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0 if DEBUG else 365 * 24 * 3600, minimum=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -142,7 +179,7 @@ _auth = f":{quote(REDIS_PASSWORD, safe='')}@" if REDIS_PASSWORD else ""
 def _sentinel_address(entry: str) -> tuple[str, int]:
     host, sep, port = entry.rpartition(":")
     host = host[1:-1] if host.startswith("[") and host.endswith("]") else host  # [::1]:26379
-    if not sep or not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+    if not sep or not host or not (port.isascii() and port.isdigit()) or not 1 <= int(port) <= 65535:
         raise ImproperlyConfigured(f"REDIS_SENTINELS entry {entry!r} is not host:port.")
     return host, int(port)
 
@@ -222,7 +259,8 @@ RQ = {
     "WORKER_CLASS": "broxiva.worker.BroxivaWorker",
     "SCHEDULER_CLASS": "broxiva.scheduler.UTCScheduler",
 }
-RQ_SHOW_ADMIN_LINK = True
+# Off: the dashboard's one entrance is /django-rq/, for operators only (broxiva.dashboard).
+RQ_SHOW_ADMIN_LINK = False
 # Finished and failed jobs also expire by time, as a safety net under the count-based
 # retention (keep the last N) of DESIGN.md §4.
 RQ_RESULT_TTL = env_int("RQ_RESULT_TTL", 7 * 24 * 3600, minimum=1)

@@ -3,6 +3,7 @@ from __future__ import annotations
 from django.contrib import admin
 from django.urls import include, path, re_path
 
+from broxiva import dashboard
 from broxiva import views as ops_views
 
 admin.site.site_header = "Broxiva administration"
@@ -11,8 +12,8 @@ admin.site.index_title = "Staff"
 
 urlpatterns = [
     path("admin/", admin.site.urls),
-    # The django-rq dashboard: every view checks is_staff (django-rq's own decorator).
-    path("django-rq/", include("django_rq.urls")),
+    # The django-rq dashboard, for operators only (broxiva.dashboard: staff with django_rq.admin).
+    path("django-rq/", include((dashboard.urlpatterns(), "django_rq"))),
     # Operations (broxiva.views): liveness is open; queue health and metrics take a bearer token.
     path("health/", ops_views.live, name="health-live"),
     re_path(r"^health/live/?$", ops_views.live),

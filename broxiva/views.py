@@ -9,10 +9,13 @@ Access (README "Operations"):
   staff session; with neither token set, only staff can read it.
 
 A critical queue makes the health endpoints answer 503 (uptime checkers read the status code).
+So does an unreachable Redis, on the queue endpoints and ``/metrics`` alike: a JSON body that
+says so (``{"status": "critical", "error": "Redis is unreachable: …"}``), never a 500 page.
 """
 
 from __future__ import annotations
 
+import logging
 from secrets import compare_digest
 from typing import Any
 
@@ -20,9 +23,12 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
+from redis.exceptions import RedisError
 
 from broxiva import health
 from broxiva.queues import PRIORITY_ORDER, UnknownQueue, rq_name
+
+logger = logging.getLogger(__name__)
 
 
 def _bearer(request: HttpRequest) -> str | None:
@@ -51,6 +57,12 @@ def _health_response(payload: dict[str, Any], status: str) -> JsonResponse:
     return JsonResponse(payload, status=503 if status == health.CRITICAL else 200)
 
 
+def _redis_down(request: HttpRequest, exc: RedisError) -> JsonResponse:
+    message = health.redis_error_message(exc)
+    logger.warning("%s %s: %s", request.method, request.path, message)
+    return JsonResponse({"status": health.CRITICAL, "error": message}, status=503)
+
+
 @never_cache
 @require_safe
 def live(request: HttpRequest) -> JsonResponse:
@@ -63,7 +75,10 @@ def live(request: HttpRequest) -> JsonResponse:
 def queues(request: HttpRequest) -> JsonResponse:
     if not _authorized(request, settings.HEALTH_TOKEN, open_without_token=True):
         return _denied()
-    report = health.queues_health()
+    try:
+        report = health.queues_health()
+    except RedisError as exc:
+        return _redis_down(request, exc)
     return _health_response(report, report["status"])
 
 
@@ -76,6 +91,8 @@ def queue(request: HttpRequest, name: str) -> JsonResponse:
         report = health.queue_health(name)
     except UnknownQueue:
         return JsonResponse({"error": f"unknown queue {name!r}", "queues": list(PRIORITY_ORDER)}, status=404)
+    except RedisError as exc:
+        return _redis_down(request, exc)
     return _health_response(report, report["status"])
 
 
@@ -175,4 +192,9 @@ def metrics(request: HttpRequest) -> HttpResponse:
     from prometheus_client.exposition import choose_encoder
 
     encoder, content_type = choose_encoder(request.headers.get("Accept", ""))
-    return HttpResponse(encoder(_metrics_registry()), content_type=content_type)
+    try:
+        body = encoder(_metrics_registry())  # the collectors read Redis here
+    except RedisError as exc:
+        # A 503 makes Prometheus record the scrape as failed (up == 0), which alerting rules see.
+        return _redis_down(request, exc)
+    return HttpResponse(body, content_type=content_type)

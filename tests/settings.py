@@ -23,3 +23,4 @@ os.environ["EMAIL_BACKEND"] = "django.core.mail.backends.locmem.EmailBackend"
 
 from broxiva.settings import *  # noqa: E402,F403
 
+SECURE_SSL_REDIRECT = False  # the test client and live server speak plain http

@@ -43,6 +43,7 @@ def browser_page(tmp_path, monkeypatch):
 
 @pytest.fixture
 def staff(django_user_model):
+    # A superuser holds every permission, django_rq.admin (the dashboard's, broxiva.dashboard) included.
     return django_user_model.objects.create_superuser("ops", "ops@example.test", "correct horse battery")
 
 
@@ -106,6 +107,19 @@ class DashboardTests:
         page.wait_for_selector(f"text=successfully requeued {job_id}")
         wait_for(lambda: job_id in queue.job_ids, timeout=10, what="the job back on its queue")
         assert job_id not in queue.failed_job_registry.get_job_ids()
+
+    def test_it_refuses_staff_who_are_not_operators(self, browser_page, live_server, django_user_model):
+        django_user_model.objects.create_user("rita", "rita@example.test", "correct horse battery", is_staff=True)
+        page = browser_page
+        page.goto(f"{live_server.url}/admin/")
+        page.fill("#id_username", "rita")
+        page.fill("#id_password", "correct horse battery")
+        page.click("input[type=submit]")
+        page.wait_for_selector("#site-name")
+        assert "Job queues" not in page.content()
+        response = page.goto(f"{live_server.url}/django-rq/")
+        assert response.status == 403
+        assert "fx-refresh" not in page.content()
 
     def test_it_refuses_a_user_who_is_not_staff(self, browser_page, live_server, django_user_model):
         django_user_model.objects.create_user("shopper", "s@example.test", "correct horse battery")

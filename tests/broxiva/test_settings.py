@@ -8,6 +8,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from django.core.exceptions import ImproperlyConfigured
+
+from broxiva.env import env_float, env_int, env_json
 
 ROOT = Path(__file__).resolve().parents[2]
 SUITE_ONLY = ("DATABASE_URL", "DEBUG", "SECRET_KEY", "ALLOWED_HOSTS", "DJANGO_SETTINGS_MODULE", "REDIS_URL")
@@ -42,6 +45,10 @@ class BadValueTests:
             ({"QUEUE_OVERRIDES": '{"email": {"colour": 5}}'}, "QUEUE_OVERRIDES: email: only"),
             ({"QUEUE_OVERRIDES": "{not json"}, "QUEUE_OVERRIDES is not valid JSON"),
             ({"LOG_LEVEL": "LOUD"}, "LOG_LEVEL='LOUD' is not one of"),
+            ({"FX_MAX_CHANGE_PERCENT": "nan"}, "FX_MAX_CHANGE_PERCENT='nan' is not a number"),
+            ({"FX_REFRESH_DEADLINE": "1e999"}, "FX_REFRESH_DEADLINE='1e999' is not a finite number"),
+            ({"QUEUE_OVERRIDES": '{"email": {"timeout": NaN}}'}, "QUEUE_OVERRIDES is not valid JSON: NaN"),
+            ({"REDIS_SENTINELS": "127.0.0.1:²"}, "REDIS_SENTINELS entry '127.0.0.1:²' is not host:port"),
         ],
     )
     def test_it_names_the_variable(self, tmp_path, env, message):
@@ -70,6 +77,41 @@ class BadValueTests:
         result = manage("shell", "-c", code, tmp_path=tmp_path, DEBUG="true", QUEUE_PREFIX="staging")
         assert result.returncode == 0, result.stderr
         assert result.stdout.strip().splitlines()[-1] == "staging:domain-verification"
+
+
+class EnvHelperTests:
+    @pytest.mark.parametrize("raw", ["nan", "NaN", "inf", "-inf", "Infinity", "1e999", "1_0", "١٢", "0x10", "5 %"])
+    def test_it_refuses_a_float_that_is_not_a_plain_finite_number(self, monkeypatch, raw):
+        monkeypatch.setenv("BROXIVA_TEST_FLOAT", raw)
+        with pytest.raises(ImproperlyConfigured, match="BROXIVA_TEST_FLOAT="):
+            env_float("BROXIVA_TEST_FLOAT", 1.0, minimum=0)
+
+    @pytest.mark.parametrize(("raw", "value"), [("2.5", 2.5), (" 10 ", 10.0), ("1e3", 1000.0), (".5", 0.5), ("", 1.0)])
+    def test_it_reads_a_plain_float(self, monkeypatch, raw, value):
+        monkeypatch.setenv("BROXIVA_TEST_FLOAT", raw)
+        assert env_float("BROXIVA_TEST_FLOAT", 1.0, minimum=0) == value
+
+    def test_it_applies_a_float_maximum(self, monkeypatch):
+        monkeypatch.setenv("BROXIVA_TEST_FLOAT", "101")
+        with pytest.raises(ImproperlyConfigured, match="above the maximum 100"):
+            env_float("BROXIVA_TEST_FLOAT", 1.0, maximum=100)
+
+    @pytest.mark.parametrize("raw", ["6_379", "６３７９", "1.0", "1e3", "0x10", "nan"])
+    def test_it_refuses_an_integer_that_is_not_plain_ascii_digits(self, monkeypatch, raw):
+        monkeypatch.setenv("BROXIVA_TEST_INT", raw)
+        with pytest.raises(ImproperlyConfigured, match="is not an integer"):
+            env_int("BROXIVA_TEST_INT", 1)
+
+    @pytest.mark.parametrize(("raw", "value"), [("42", 42), (" -3 ", -3), ("+7", 7), ("", 1)])
+    def test_it_reads_a_plain_integer(self, monkeypatch, raw, value):
+        monkeypatch.setenv("BROXIVA_TEST_INT", raw)
+        assert env_int("BROXIVA_TEST_INT", 1) == value
+
+    @pytest.mark.parametrize("raw", ['{"a": NaN}', '{"a": Infinity}', "-Infinity"])
+    def test_it_refuses_json_constants_that_are_not_json(self, monkeypatch, raw):
+        monkeypatch.setenv("BROXIVA_TEST_JSON", raw)
+        with pytest.raises(ImproperlyConfigured, match="BROXIVA_TEST_JSON is not valid JSON"):
+            env_json("BROXIVA_TEST_JSON", {})
 
 
 class LoggingTests:

@@ -7,6 +7,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
+from broxiva.management.errors import redis_required
 from broxiva.queues import UnknownQueue, policy
 from broxiva.retention import STATES, delete_jobs, jobs_older_than
 
@@ -31,6 +32,7 @@ class Command(BaseCommand):
         parser.add_argument("--older-than", required=True, dest="older_than", help="e.g. 24h, 30m, 7d, 3600")
         parser.add_argument("--dry-run", action="store_true", help="list what would be deleted, change nothing")
 
+    @redis_required
     def handle(self, *args: Any, **options: Any) -> None:
         name, state = options["queue"], options["state"]
         try:

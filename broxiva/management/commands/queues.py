@@ -8,6 +8,7 @@ from typing import Any
 from django.core.management.base import BaseCommand
 from rq import Worker
 
+from broxiva.management.errors import redis_required
 from broxiva.queues import PRIORITY_ORDER, get_queue, policy, rq_name
 from broxiva.schedules import entries_by_queue
 
@@ -53,6 +54,7 @@ class Command(BaseCommand):
     def add_arguments(self, parser) -> None:
         parser.add_argument("--json", action="store_true", help="print one JSON object keyed by queue name")
 
+    @redis_required
     def handle(self, *args: Any, **options: Any) -> None:
         report = queue_report()
         if options["json"]:

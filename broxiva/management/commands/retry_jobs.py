@@ -9,6 +9,7 @@ from rq.exceptions import InvalidJobOperation, NoSuchJobError
 from rq.job import JobStatus, requeue_job
 from rq.registry import FailedJobRegistry
 
+from broxiva.management.errors import redis_required
 from broxiva.queues import UnknownQueue, get_queue, policy
 
 LIVE = (JobStatus.QUEUED, JobStatus.STARTED, JobStatus.SCHEDULED, JobStatus.DEFERRED)
@@ -30,6 +31,7 @@ class Command(BaseCommand):
                             help="restore the queue policy's full retry budget before requeueing")
         parser.add_argument("--dry-run", action="store_true", help="say what would be requeued, change nothing")
 
+    @redis_required
     def handle(self, *args: Any, **options: Any) -> None:
         name = options["queue"]
         try:
