@@ -99,13 +99,6 @@ class BroxivaWorkerMixin:
                 self.log.warning("maintenance during job %s failed", job.id, exc_info=True)
             self.last_cleaned_at = now()
 
-    def perform_job(self, job: Any, queue: Any) -> bool:
-        # Idempotency claims made by the job record this execution as their holder, so the job's
-        # retry after a crash can take them over (broxiva.idempotency).
-        execution = self.execution
-        with idempotency.held_by_job(queue.name, job.id, execution.id) if execution else nullcontext():
-            return super().perform_job(job, queue)
-
     def execute_job(self, job: Any, queue: Any) -> None:
         with job_log_context(job):
             try:
@@ -123,8 +116,12 @@ class BroxivaWorkerMixin:
 
     def perform_job(self, job: Any, queue: Any) -> bool:
         close_stale_connections()
+        # Idempotency claims made by the job record this execution as their holder, so the job's
+        # retry after a crash can take them over (broxiva.idempotency).
+        execution = self.execution
         try:
-            return super().perform_job(job, queue)
+            with idempotency.held_by_job(queue.name, job.id, execution.id) if execution else nullcontext():
+                return super().perform_job(job, queue)
         finally:
             close_stale_connections()
 
