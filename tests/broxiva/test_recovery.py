@@ -132,7 +132,12 @@ class ChaosTests:
         survivor = start("chaos-survivor")
         # The survivor holds RQ's scheduler lock, so retries keep moving while the other dies.
         wait_for(lambda: queue.connection.exists("rq:scheduler-lock:fx-refresh"), timeout=30, what="scheduler")
-        ids = enqueue_many("fx-refresh", nap, [{"marker": "chaos", "seconds": 0.05} for _ in range(self.JOBS)])
+        # Every 20th job naps long enough that a kill aimed at it lands while it still runs (a 50 ms
+        # job can end between reading the victim's current job and the SIGKILL on a loaded machine).
+        ids = enqueue_many("fx-refresh", nap, [
+            {"marker": "chaos", "seconds": 0.5 if n % 20 == 0 else 0.05} for n in range(self.JOBS)
+        ])
+        bait = {job_id.encode() for n, job_id in enumerate(ids) if n % 20 == 0}
         victim = start("chaos-victim-1")
         kills = []
         try:
@@ -140,8 +145,8 @@ class ChaosTests:
                 time.sleep(2)
                 # Kill it while it runs a job, so that job is abandoned mid-execution.
                 key = f"rq:worker:chaos-victim-{round_}"
-                current = wait_for(lambda key=key: queue.connection.hget(key, "current_job"),
-                                   timeout=20, interval=0.01, what="the victim to be in a job")
+                current = wait_for(lambda key=key: (job := queue.connection.hget(key, "current_job")) in bait and job,
+                                   timeout=20, interval=0.01, what="the victim to be in a long job")
                 kill_hard(victim)
                 kills.append(current.decode())
                 victim = start(f"chaos-victim-{round_ + 1}")
