@@ -1,7 +1,7 @@
 """Redis Sentinel (DESIGN.md §2): settings, the main and queue clients, and a real worker.
 
 A real ``redis-server --sentinel`` on a free loopback port monitors the test machine's Redis
-(127.0.0.1:6379) as ``mymaster``; the test databases stay REDIS_DB / REDIS_QUEUE_DB.
+(127.0.0.1:REDIS_PORT, 6379 by default) as ``mymaster``; the test databases stay REDIS_DB / REDIS_QUEUE_DB.
 """
 
 from __future__ import annotations
@@ -34,13 +34,13 @@ def free_port() -> int:
 
 @pytest.fixture(scope="module")
 def sentinel_port(tmp_path_factory):
-    """Start a real sentinel monitoring 127.0.0.1:6379 as ``mymaster``; yield its port."""
+    """Start a real sentinel monitoring the suite's Redis (127.0.0.1:REDIS_PORT) as ``mymaster``; yield its port."""
     workdir = tmp_path_factory.mktemp("sentinel")
     port = free_port()
     conf = workdir / "sentinel.conf"  # sentinel rewrites its config file: a private, writable copy
     conf.write_text(
         f"port {port}\nbind 127.0.0.1\ndaemonize no\ndir {workdir}\n"
-        "sentinel monitor mymaster 127.0.0.1 6379 1\n"
+        f"sentinel monitor mymaster 127.0.0.1 {settings.REDIS_PORT} 1\n"
     )
     log = (workdir / "sentinel.log").open("wb")
     process = subprocess.Popen(["redis-server", str(conf), "--sentinel"], stdout=log, stderr=subprocess.STDOUT)
