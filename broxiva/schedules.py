@@ -21,14 +21,15 @@ from typing import Any
 from croniter import croniter
 from django.apps import apps
 
+from broxiva.policies import MAINTENANCE_QUEUE
 from broxiva.scheduler import TEMPLATE_META, UTCScheduler
 
 logger = logging.getLogger(__name__)
 
 _ID = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
 JOB_ID_PREFIX = "periodic-"
-# The scheduler's own bookkeeping (rq-scheduler keeps one sorted set for every queue).
-SCHEDULER_QUEUE = "fx-refresh"
+# The queue rq-scheduler is bound to (its default for jobs without one): the kernel's own.
+SCHEDULER_QUEUE = MAINTENANCE_QUEUE
 
 
 @dataclass(frozen=True)
@@ -67,29 +68,25 @@ class Entry:
         return hashlib.sha256(body.encode()).hexdigest()[:16]
 
 
-# The platform's own entries (queue health, retention) are added here by the kernel.
+# The kernel's own entries, on the kernel's own queue (``maintenance``, served first by every
+# ``manage.py worker``): no kernel job shows up on an app's queue, and none waits behind its backlog.
 SCHEDULES: list[Entry] = [
-    # Operations (broxiva.jobs). On "email", the highest-priority queue, and at the front of it, so
-    # neither bulk work nor an e-mail backlog can delay the check that reports it.
     Entry(
-        "queue-health-check", "email", "broxiva.jobs.queue_health_check_job",
+        "queue-health-check", MAINTENANCE_QUEUE, "broxiva.jobs.queue_health_check_job",
         "Evaluate queue health; alert on state changes",
         cron="* * * * *",  # every minute, at second 0 (UTC)
-        at_front=True,
     ),
     Entry(
-        "retention-sweep", "email", "broxiva.jobs.retention_sweep_job",
+        "retention-sweep", MAINTENANCE_QUEUE, "broxiva.jobs.retention_sweep_job",
         "Keep each queue's last keep_completed finished / keep_failed failed jobs",
         cron="* * * * *",  # every minute, at second 0 (UTC)
-        at_front=True,
     ),
     Entry(
-        "recovery-sweep", "email", "broxiva.jobs.recovery_sweep_job",
+        "recovery-sweep", MAINTENANCE_QUEUE, "broxiva.jobs.recovery_sweep_job",
         "Retry or fail jobs abandoned by dead workers, on every queue",
         # Every minute: with the 40 s lease, a job abandoned while every worker of its queue is busy
         # in a long job is still found within 2 minutes (lease + 1 min + the scheduler's poll).
         cron="* * * * *",  # every minute, at second 0 (UTC)
-        at_front=True,
     ),
 ]
 

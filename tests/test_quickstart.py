@@ -75,7 +75,7 @@ class QuickStartTests:
             assert dashboard.status_code == 302 and "/admin/login/" in dashboard.headers["Location"]
             output = (tmp_path / "run.log").read_text()
             assert re.search(r"admin login: admin / \S+", output)
-            wait_for(lambda: "Listening on email" in (tmp_path / "run.log").read_text(), timeout=60,
+            wait_for(lambda: "Listening on maintenance, email" in (tmp_path / "run.log").read_text(), timeout=60,
                      what="the worker to listen")
             assert "periodic entries:" in (tmp_path / "run.log").read_text()
             started_redis = "starting a local one" in (tmp_path / "run.log").read_text()
