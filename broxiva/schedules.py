@@ -22,7 +22,7 @@ from croniter import croniter
 from django.apps import apps
 
 from broxiva.policies import MAINTENANCE_QUEUE
-from broxiva.scheduler import TEMPLATE_META, UTCScheduler
+from broxiva.scheduler import LAST_RUN_META, TEMPLATE_META, UTCScheduler
 
 logger = logging.getLogger(__name__)
 
@@ -59,7 +59,15 @@ class Entry:
 
     @property
     def job_id(self) -> str:
-        return f"{JOB_ID_PREFIX}{self.id}"
+        """The template's id: ``periodic-<id>``, suffixed ``_<QUEUE_PREFIX>`` under a prefix.
+
+        RQ's job ids are global in a Redis DB; entry ids never hold ``_``, so the suffix cannot
+        make two deployments' ids collide (``broxiva.E003`` keeps the prefix to id characters).
+        """
+        from django.conf import settings
+
+        suffix = f"_{settings.QUEUE_PREFIX}" if settings.QUEUE_PREFIX else ""
+        return f"{JOB_ID_PREFIX}{self.id}{suffix}"
 
     def fingerprint(self) -> str:
         body = json.dumps(
@@ -164,6 +172,8 @@ def register(entries: list[Entry] | None = None, *, scheduler: UTCScheduler | No
                 "broxiva_fingerprint": entry.fingerprint(),
                 "broxiva_at_front": entry.at_front,
             }
+            if job is not None and job.meta.get(LAST_RUN_META):
+                meta[LAST_RUN_META] = job.meta[LAST_RUN_META]  # a changed entry still coalesces with its last run
             common = {
                 "func": entry.func,
                 "kwargs": dict(entry.kwargs),
