@@ -21,7 +21,7 @@ from rq import SimpleWorker, Worker
 from rq.utils import now
 
 from broxiva import recovery, retention
-from broxiva.logging import job_log_context
+from broxiva.logs import job_log_context
 from broxiva.queues import logical_name
 from broxiva.ratelimit import DeferJob, can_defer, reschedule_deferred_job
 
@@ -62,7 +62,7 @@ class BroxivaWorkerMixin:
             job.retries_left = 0
         super().handle_job_failure(job, queue, started_job_registry=started_job_registry, exc_string=exc_string)
 
-    # --- Operations (broxiva.recovery, broxiva.retention, broxiva.logging) ----------------------
+    # --- Operations (broxiva.recovery, broxiva.retention, broxiva.logs) -------------------------
     # Crash recovery: a short job lease, frequent registry maintenance, and idle waits no longer
     # than the maintenance interval, so a job whose worker died is found within ~70 s (RQ: ~11 min).
     # Around each job: the job's ids on every log line, and the queue's retention applied after it.
