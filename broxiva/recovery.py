@@ -166,12 +166,9 @@ def recover_abandoned(names: list[str] | tuple[str, ...] | None = None) -> dict[
 
     Without a worker object, jobs stuck in the intermediate list are left to the workers.
     """
-    from broxiva.worker import DEFAULT_EXCEPTION_HANDLERS
-
     found = {}
     for name in PRIORITY_ORDER if names is None else names:
-        abandoned = maintain_queue(get_queue(name), exception_handlers=list(DEFAULT_EXCEPTION_HANDLERS),
-                                   handle_failure=None)
+        abandoned = maintain_queue(get_queue(name), exception_handlers=None, handle_failure=None)
         if abandoned:
             found[name] = abandoned
     return found

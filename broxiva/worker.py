@@ -25,16 +25,11 @@ from broxiva.logs import job_log_context
 from broxiva.queues import logical_name
 from broxiva.ratelimit import DeferJob, can_defer, reschedule_deferred_job
 
-# Handlers run, in order, when a job raises; each may return False to stop the chain.
-DEFAULT_EXCEPTION_HANDLERS: list[Any] = []
-
 
 class BroxivaWorkerMixin:
     """The project's behaviour on top of an RQ worker class (first in the bases)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        extra = list(kwargs.pop("exception_handlers", None) or [])
-        kwargs["exception_handlers"] = [*DEFAULT_EXCEPTION_HANDLERS, *extra]
         for option, value in recovery.worker_options().items():  # see "Operations" below
             kwargs.setdefault(option, value)
         super().__init__(*args, **kwargs)
