@@ -30,6 +30,7 @@ from rq.job import Job
 from rq.registry import FailedJobRegistry, FinishedJobRegistry
 from rq.results import Result
 
+from broxiva.policies import LIVE_STATUSES
 from broxiva.queues import PRIORITY_ORDER, policy, rq_name
 
 logger = logging.getLogger(__name__)
@@ -38,12 +39,10 @@ logger = logging.getLogger(__name__)
 # so it never blocks Redis for long.
 TRIM_BATCH = 1000
 
-# A registry entry whose job hash says queued/started/scheduled/deferred is stale: RQ leaves a
+# A registry entry whose job hash has a live status (LIVE_STATUSES) is stale: RQ leaves a
 # finished or failed job's id in its registry when a new job is enqueued under the same id, and
 # the hash is then that live job's. Such an entry is dropped, the job's data never deleted.
-_LIVE = """
-local LIVE = {queued = true, started = true, scheduled = true, deferred = true}
-"""
+_LIVE = f"local LIVE = {{{', '.join(f'{status} = true' for status in LIVE_STATUSES)}}}\n"
 
 _TRIM = _LIVE + """
 if ARGV[6] ~= '' then
@@ -85,7 +84,7 @@ return deleted
 """
 
 STATES = {"finished": FinishedJobRegistry, "failed": FailedJobRegistry}
-_LIVE_STATUSES = {b"queued", b"started", b"scheduled", b"deferred"}
+_LIVE_STATUSES = {status.encode() for status in LIVE_STATUSES}
 
 
 def _prefixes() -> list[str]:
