@@ -165,6 +165,7 @@ class ChaosTests:
         wait_for(lambda: queue.connection.exists("rq:scheduler-lock:fx-refresh"), timeout=30, what="scheduler")
         ids = enqueue_many("fx-refresh", nap, [{"marker": "chaos", "seconds": 0.05} for _ in range(self.JOBS)])
         victim = start("chaos-victim-1")
+        log = redis.Redis.from_url(settings.REDIS_URL)
         kills = []
         try:
             for round_ in range(1, 4):
@@ -173,6 +174,10 @@ class ChaosTests:
                 key = f"rq:worker:chaos-victim-{round_}"
                 current = wait_for(lambda key=key: queue.connection.hget(key, "current_job"),
                                    timeout=20, interval=0.01, what="the victim to be in a job")
+                # current_job is set before the work horse forks: wait until the job has started
+                # (nap records it), or a loaded machine kills the horse before it ran anything.
+                wait_for(lambda current=current: log.lpos("ops:runs:chaos", current) is not None,
+                         timeout=20, interval=0.005, what="the victim's job to start")
                 kill_hard(victim)
                 kills.append(current.decode())
                 victim = start(f"chaos-victim-{round_ + 1}")
