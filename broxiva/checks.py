@@ -42,3 +42,20 @@ def check_schedules(app_configs, **kwargs):
     except (ValueError, EnqueueError) as exc:
         return [Error(f"invalid periodic entry: {exc}", id="broxiva.E002")]
     return []
+
+
+@register()
+def check_queue_prefix(app_configs, **kwargs):
+    import re
+
+    # The prefix ends up in RQ job ids (the periodic templates') and in lock key parts, which take
+    # letters, digits, '-' and '_' only.
+    if settings.QUEUE_PREFIX and not re.fullmatch(r"[A-Za-z0-9_-]+", settings.QUEUE_PREFIX):
+        return [
+            Error(
+                f"QUEUE_PREFIX={settings.QUEUE_PREFIX!r} may only hold letters, digits, '-' and '_'.",
+                hint="Deployments sharing a Redis DB each get their own queues and schedule under their prefix.",
+                id="broxiva.E003",
+            )
+        ]
+    return []

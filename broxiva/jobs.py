@@ -5,10 +5,7 @@ Each is thin: call the operation, return a small summary for the dashboard.
 
 from __future__ import annotations
 
-import logging
 from typing import Any
-
-logger = logging.getLogger(__name__)
 
 
 def queue_health_check_job() -> dict[str, Any]:

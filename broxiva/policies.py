@@ -23,7 +23,7 @@ class QueuePolicy:
 
     ``attempts`` counts total executions (3 = one run and two retries). ``max_delay`` of
     ``None`` means the exponential backoff is not capped. ``priority`` orders queues for
-    workers: 1 is served first.
+    workers: the lowest is served first.
     """
 
     name: str
@@ -77,11 +77,25 @@ class QueuePolicy:
         }
 
 
+# The kernel's own periodic work (queue health, retention, crash recovery) runs on a queue of
+# its own, served before every other: the checks must not wait behind the backlog they report,
+# and an operator reading "email: 6 finished" knows six e-mails went out. One attempt: a sweep
+# that failed is simply run again by the next minute's entry.
+MAINTENANCE_QUEUE = "maintenance"
+
+# RQ job statuses of a job that still holds its id (waiting, running, or due to run again); a
+# finished/failed registry entry whose job hash says one of these is stale (the id was reused).
+LIVE_STATUSES: tuple[str, ...] = ("queued", "started", "scheduled", "deferred")
+
 # Priority puts what a person is waiting for (a password e-mail, a "verify now" click, a push)
 # ahead of bulk work (catalogue syncs and sitemaps), which can always wait a few minutes.
 POLICIES: dict[str, QueuePolicy] = {
     p.name: p
     for p in (
+        QueuePolicy(
+            MAINTENANCE_QUEUE, "kernel housekeeping (queue health, retention, crash recovery)", priority=0,
+            schedule="every minute", attempts=1,
+        ),
         QueuePolicy("email", "e-mail dispatch", priority=1),
         QueuePolicy("notification", "push notifications", priority=2),
         QueuePolicy(

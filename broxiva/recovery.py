@@ -33,6 +33,7 @@ from rq.queue import Queue
 from rq.registry import clean_registries
 from rq.utils import now
 
+from broxiva.locks import LockResult, acquire_lock, release_lock
 from broxiva.queues import PRIORITY_ORDER, EnqueueError, get_queue, logical_name
 
 logger = logging.getLogger(__name__)
@@ -62,9 +63,19 @@ def _lock_ttl() -> int:
     return max(60, 2 * settings.WORKER_MAINTENANCE_INTERVAL)
 
 
-def acquire_maintenance_lock(queue: Queue) -> bool:
-    """Take the queue's registry-maintenance lock (the key RQ's own workers use)."""
-    return bool(queue.connection.set(queue.registry_cleaning_key, 1, nx=True, ex=_lock_ttl()))
+def maintenance_lock_resource(queue: Queue) -> tuple[str, ...]:
+    # The RQ queue name, prefix included: deployments sharing a Redis DB keep their locks apart.
+    return ("queue-maintenance", *queue.name.split(":"))
+
+
+def acquire_maintenance_lock(queue: Queue) -> LockResult:
+    """Try to take the queue's registry-maintenance lock (one process maintains a queue at a time).
+
+    The kernel's token-checked lock, not RQ's ``Queue.acquire_maintenance_lock``: RQ deletes its
+    key on release whoever holds it, so a holder whose lease ran out would free the next holder's
+    lock and let a third process clean the queue alongside it.
+    """
+    return acquire_lock(maintenance_lock_resource(queue), ttl_seconds=_lock_ttl())
 
 
 def _describe_abandoned(queue: Queue) -> list[str]:
@@ -120,7 +131,8 @@ def maintain_queue(queue: Queue, *, exception_handlers: list | None,
     """
     from broxiva.retention import trim_queue
 
-    if not acquire_maintenance_lock(queue):
+    lock = acquire_maintenance_lock(queue)
+    if not lock.acquired:
         return []
     try:
         abandoned = _describe_abandoned(queue)
@@ -134,7 +146,9 @@ def maintain_queue(queue: Queue, *, exception_handlers: list | None,
             pass  # a queue outside the §4 table has no retention policy
         return abandoned
     finally:
-        queue.connection.delete(queue.registry_cleaning_key)
+        if not release_lock(lock.resource, lock.lock_id):
+            logger.warning("maintenance of queue=%s outlived its %d s lock; another process may have run alongside",
+                           queue.name, _lock_ttl())
 
 
 def worker_maintenance(worker: Any) -> None:
@@ -152,12 +166,9 @@ def recover_abandoned(names: list[str] | tuple[str, ...] | None = None) -> dict[
 
     Without a worker object, jobs stuck in the intermediate list are left to the workers.
     """
-    from broxiva.worker import DEFAULT_EXCEPTION_HANDLERS
-
     found = {}
     for name in PRIORITY_ORDER if names is None else names:
-        abandoned = maintain_queue(get_queue(name), exception_handlers=list(DEFAULT_EXCEPTION_HANDLERS),
-                                   handle_failure=None)
+        abandoned = maintain_queue(get_queue(name), exception_handlers=None, handle_failure=None)
         if abandoned:
             found[name] = abandoned
     return found

@@ -39,6 +39,7 @@ from rq.registry import (
 )
 from rq.results import Result
 
+from broxiva.policies import LIVE_STATUSES
 from broxiva.queues import PRIORITY_ORDER, policy, rq_name
 
 logger = logging.getLogger(__name__)
@@ -47,6 +48,7 @@ logger = logging.getLogger(__name__)
 # so it never blocks Redis for long.
 TRIM_BATCH = 1000
 
+_LIVE = f"local LIVE = {{{', '.join(f'{status} = true' for status in LIVE_STATUSES)}}}\n"
 # A popped entry's job data is deleted only when nothing else still refers to the job:
 # - its hash says queued/started/scheduled/deferred: the id is live again (RQ leaves a finished or
 #   failed job's id in its registry when a new job is enqueued under the same id). This also
@@ -57,8 +59,7 @@ TRIM_BATCH = 1000
 #   still lists the id: a job that finished, ran again under the same id and failed is in both
 #   registries, and the failed one's data must outlive the stale finished entry. ZSCORE is O(1).
 # The entry is dropped either way; the last registry to drop the id deletes the data.
-_KEEP = """
-local LIVE = {queued = true, started = true, scheduled = true, deferred = true}
+_KEEP = _LIVE + """
 local function referenced(job, id)
   if LIVE[redis.call('HGET', job, 'status')] then return true end
   for k = 2, #KEYS do
@@ -110,7 +111,7 @@ return deleted
 STATES = {"finished": FinishedJobRegistry, "failed": FailedJobRegistry}
 # The registries besides a trimmed one that may list the same id (plain ids, scored).
 _OTHERS = (FinishedJobRegistry, FailedJobRegistry, CanceledJobRegistry, ScheduledJobRegistry, DeferredJobRegistry)
-_LIVE_STATUSES = {b"queued", b"started", b"scheduled", b"deferred"}
+_LIVE_STATUSES = {status.encode() for status in LIVE_STATUSES}
 
 
 def _prefixes() -> list[str]:

@@ -1,6 +1,6 @@
 """rq-scheduler, adapted to the project's periodic entries.
 
-Two changes to rq-scheduler's behaviour, both in ``UTCScheduler``:
+Four changes to rq-scheduler's behaviour, all in ``UTCScheduler``:
 
 - **Cron in UTC.** rq-scheduler computes a cron entry's next run from ``datetime.now()`` (the
   host's local time) and treats that naive result as local time, so ``0 3 * * *`` fires at
@@ -10,6 +10,14 @@ Two changes to rq-scheduler's behaviour, both in ``UTCScheduler``:
   expires), its runs share one id (a retry and the next fire collide) and its history cannot
   be kept by count. Here the scheduled job is a *template* that never runs: each fire enqueues
   a new job through ``broxiva.queues.enqueue`` with the queue's policy and finite TTLs.
+- **Missed runs coalesce.** While an entry's last run is still waiting (queued, or due to retry),
+  a fire enqueues nothing: after a worker outage each entry has one run waiting, not one per
+  missed period ahead of real work. A run that has started does not hold the next one back.
+- **One schedule per ``QUEUE_PREFIX``.** rq-scheduler keeps its schedule and its lock under
+  fixed keys (``rq:scheduler:scheduled_jobs``, ``rq:scheduler_lock``); deployments sharing a
+  Redis DB under different prefixes would share one schedule and one active scheduler. With a
+  prefix, the keys end in ``:<prefix>`` (and ``broxiva.schedules`` suffixes the template ids);
+  without one they are rq-scheduler's own, so an unprefixed deployment keeps its entries.
 """
 
 from __future__ import annotations
@@ -19,12 +27,21 @@ import warnings
 from datetime import UTC, datetime, timedelta
 
 from croniter import croniter
+from django.conf import settings
 from django_rq.queues import DjangoScheduler
+from rq.job import Job
+from rq_scheduler import Scheduler
 from rq_scheduler.utils import to_unix
+
+from broxiva.policies import LIVE_STATUSES
 
 logger = logging.getLogger(__name__)
 
 TEMPLATE_META = "broxiva_schedule"
+# The id of the template's last run, which a fire checks before enqueueing another.
+LAST_RUN_META = "broxiva_last_run"
+# A run in one of these has not started yet: the next fire has nothing to add.
+_WAITING = frozenset(status.encode() for status in LIVE_STATUSES if status != "started")
 
 
 def next_cron_time(cron_string: str, *, after: datetime | None = None) -> datetime:
@@ -34,6 +51,15 @@ def next_cron_time(cron_string: str, *, after: datetime | None = None) -> dateti
 
 
 class UTCScheduler(DjangoScheduler):
+    def __init__(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(*args, **kwargs)
+        prefix = settings.QUEUE_PREFIX
+        if prefix:
+            # Instance attributes shadow rq-scheduler's class-level keys for every method that uses them.
+            self.scheduler_key = f"{Scheduler.scheduler_key}:{prefix}"
+            self.scheduler_lock_key = f"{Scheduler.scheduler_lock_key}:{prefix}"
+            self.scheduled_jobs_key = f"{Scheduler.scheduled_jobs_key}:{prefix}"
+
     def cron(self, cron_string, func, *args, **kwargs):  # type: ignore[override]
         kwargs["use_local_timezone"] = False
         with warnings.catch_warnings():
@@ -66,6 +92,11 @@ class UTCScheduler(DjangoScheduler):
     def _fire(self, schedule_id: str, job) -> None:
         from broxiva.queues import EnqueueError, enqueue
 
+        last_run = job.meta.get(LAST_RUN_META)
+        if last_run and self.connection.hget(Job.key_for(last_run), "status") in _WAITING:
+            logger.info("periodic entry %s not fired: its last run job_id=%s has not started yet",
+                        schedule_id, last_run)
+            return
         try:
             run_id = enqueue(
                 job.meta["broxiva_queue"], job.func_name, *job.args,
@@ -75,4 +106,6 @@ class UTCScheduler(DjangoScheduler):
             # A broken entry must not stop the scheduler loop (which serves every other entry).
             logger.exception("periodic entry %s refused its job; fix the entry and re-register", schedule_id)
             return
+        job.meta[LAST_RUN_META] = run_id
+        job.save_meta()
         logger.info("periodic entry %s fired job_id=%s", schedule_id, run_id)

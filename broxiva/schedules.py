@@ -21,14 +21,15 @@ from typing import Any
 from croniter import croniter
 from django.apps import apps
 
-from broxiva.scheduler import TEMPLATE_META, UTCScheduler
+from broxiva.policies import MAINTENANCE_QUEUE
+from broxiva.scheduler import LAST_RUN_META, TEMPLATE_META, UTCScheduler
 
 logger = logging.getLogger(__name__)
 
 _ID = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
 JOB_ID_PREFIX = "periodic-"
-# The scheduler's own bookkeeping (rq-scheduler keeps one sorted set for every queue).
-SCHEDULER_QUEUE = "fx-refresh"
+# The queue rq-scheduler is bound to (its default for jobs without one): the kernel's own.
+SCHEDULER_QUEUE = MAINTENANCE_QUEUE
 
 
 @dataclass(frozen=True)
@@ -58,7 +59,15 @@ class Entry:
 
     @property
     def job_id(self) -> str:
-        return f"{JOB_ID_PREFIX}{self.id}"
+        """The template's id: ``periodic-<id>``, suffixed ``_<QUEUE_PREFIX>`` under a prefix.
+
+        RQ's job ids are global in a Redis DB; entry ids never hold ``_``, so the suffix cannot
+        make two deployments' ids collide (``broxiva.E003`` keeps the prefix to id characters).
+        """
+        from django.conf import settings
+
+        suffix = f"_{settings.QUEUE_PREFIX}" if settings.QUEUE_PREFIX else ""
+        return f"{JOB_ID_PREFIX}{self.id}{suffix}"
 
     def fingerprint(self) -> str:
         body = json.dumps(
@@ -67,37 +76,32 @@ class Entry:
         return hashlib.sha256(body.encode()).hexdigest()[:16]
 
 
-# The platform's own entries (queue health, retention) are added here by the kernel.
+# The kernel's own entries, on the kernel's own queue (``maintenance``, served first by every
+# ``manage.py worker``): no kernel job shows up on an app's queue, and none waits behind its backlog.
 SCHEDULES: list[Entry] = [
-    # Operations (broxiva.jobs). On "email", the highest-priority queue, and at the front of it, so
-    # neither bulk work nor an e-mail backlog can delay the check that reports it.
     Entry(
-        "queue-health-check", "email", "broxiva.jobs.queue_health_check_job",
+        "queue-health-check", MAINTENANCE_QUEUE, "broxiva.jobs.queue_health_check_job",
         "Evaluate queue health; alert on state changes",
         cron="* * * * *",  # every minute, at second 0 (UTC)
-        at_front=True,
     ),
     Entry(
-        "retention-sweep", "email", "broxiva.jobs.retention_sweep_job",
+        "retention-sweep", MAINTENANCE_QUEUE, "broxiva.jobs.retention_sweep_job",
         "Keep each queue's last keep_completed finished / keep_failed failed jobs",
         cron="* * * * *",  # every minute, at second 0 (UTC)
-        at_front=True,
     ),
     Entry(
-        "recovery-sweep", "email", "broxiva.jobs.recovery_sweep_job",
+        "recovery-sweep", MAINTENANCE_QUEUE, "broxiva.jobs.recovery_sweep_job",
         "Retry or fail jobs abandoned by dead workers, on every queue",
         # Every minute: with the 40 s lease, a job abandoned while every worker of its queue is busy
         # in a long job is still found within 2 minutes (lease + 1 min + the scheduler's poll).
         cron="* * * * *",  # every minute, at second 0 (UTC)
-        at_front=True,
     ),
     Entry(
-        "outbox-relay", "email", "broxiva.jobs.outbox_relay_job",
+        "outbox-relay", MAINTENANCE_QUEUE, "broxiva.jobs.outbox_relay_job",
         "Push the outbox jobs whose commit hook could not reach Redis",
         # Every minute: a job recorded while Redis was down reaches its queue within a minute of
         # Redis (and so the scheduler) coming back, plus the relay's grace period.
         cron="* * * * *",  # every minute, at second 0 (UTC)
-        at_front=True,
     ),
 ]
 
@@ -175,6 +179,8 @@ def register(entries: list[Entry] | None = None, *, scheduler: UTCScheduler | No
                 "broxiva_fingerprint": entry.fingerprint(),
                 "broxiva_at_front": entry.at_front,
             }
+            if job is not None and job.meta.get(LAST_RUN_META):
+                meta[LAST_RUN_META] = job.meta[LAST_RUN_META]  # a changed entry still coalesces with its last run
             common = {
                 "func": entry.func,
                 "kwargs": dict(entry.kwargs),

@@ -367,7 +367,7 @@ FX_LOCAL_CACHE_SECONDS = env_float("FX_LOCAL_CACHE_SECONDS", 5.0, minimum=0)
 
 # --- Operations -------------------------------------------------------------------------------
 # Queue health (/health/queues, broxiva.health), alerts (broxiva.alerts), crash recovery
-# (broxiva.recovery) and logs (broxiva.logging). README "Operations" explains each knob.
+# (broxiva.recovery) and logs (broxiva.logs). README "Operations" explains each knob.
 
 # Bearer token for /health/queues, /health/queue/<name> (open when unset) and /metrics (staff-only
 # when neither token is set). Secrets: also readable from HEALTH_TOKEN_FILE / METRICS_TOKEN_FILE.
@@ -410,8 +410,8 @@ WORKER_HEARTBEAT_GRACE = env_int("WORKER_HEARTBEAT_GRACE", 30, minimum=1)
 # Logs: every line written while a job runs carries job_id, queue, attempt and tenant.
 # LOG_FORMAT=json writes one JSON object per line (for log shippers).
 LOG_FORMAT = env_str("LOG_FORMAT", "text", choices=("text", "json"))
-LOGGING["filters"] = {"job_context": {"()": "broxiva.logging.JobContextFilter"}}
-LOGGING["formatters"]["text"] = {"()": "broxiva.logging.TextFormatter"}
-LOGGING["formatters"]["json"] = {"()": "broxiva.logging.JsonFormatter"}
+LOGGING["filters"] = {"job_context": {"()": "broxiva.logs.JobContextFilter"}}
+LOGGING["formatters"]["text"] = {"()": "broxiva.logs.TextFormatter"}
+LOGGING["formatters"]["json"] = {"()": "broxiva.logs.JsonFormatter"}
 LOGGING["handlers"]["console"]["filters"] = ["job_context"]
 LOGGING["handlers"]["console"]["formatter"] = LOG_FORMAT

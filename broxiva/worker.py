@@ -24,20 +24,15 @@ from rq import SimpleWorker, Worker
 from rq.utils import now
 
 from broxiva import idempotency, recovery, retention
-from broxiva.logging import job_log_context
+from broxiva.logs import job_log_context
 from broxiva.queues import logical_name
 from broxiva.ratelimit import DeferJob, can_defer, reschedule_deferred_job
-
-# Handlers run, in order, when a job raises; each may return False to stop the chain.
-DEFAULT_EXCEPTION_HANDLERS: list[Any] = []
 
 
 class BroxivaWorkerMixin:
     """The project's behaviour on top of an RQ worker class (first in the bases)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        extra = list(kwargs.pop("exception_handlers", None) or [])
-        kwargs["exception_handlers"] = [*DEFAULT_EXCEPTION_HANDLERS, *extra]
         for option, value in recovery.worker_options().items():  # see "Operations" below
             kwargs.setdefault(option, value)
         super().__init__(*args, **kwargs)
@@ -65,7 +60,7 @@ class BroxivaWorkerMixin:
             job.retries_left = 0
         super().handle_job_failure(job, queue, started_job_registry=started_job_registry, exc_string=exc_string)
 
-    # --- Operations (broxiva.recovery, broxiva.retention, broxiva.logging) ----------------------
+    # --- Operations (broxiva.recovery, broxiva.retention, broxiva.logs) -------------------------
     # Crash recovery: a short job lease, frequent registry maintenance, and idle waits no longer
     # than the maintenance interval, so a job whose worker died is found within ~70 s (RQ: ~11 min).
     # Around each job: the job's ids on every log line, and the queue's retention applied after it.

@@ -8,7 +8,7 @@ import logging
 import pytest
 from rq.job import Job, JobStatus
 
-from broxiva.logging import JobContextFilter, JsonFormatter, TextFormatter, job_attempt, job_log_context
+from broxiva.logs import JobContextFilter, JsonFormatter, TextFormatter, job_attempt, job_log_context
 from broxiva.queues import enqueue, get_queue, job_options
 from tests.broxiva.ops_jobs import fail_once_then_say, say
 from tests.workers import start_worker, stop, wait_for, worker_env

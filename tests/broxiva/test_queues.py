@@ -3,8 +3,10 @@ from __future__ import annotations
 import pytest
 from django.db import transaction
 from rq import Queue
+from rq.job import JobStatus
 
 from broxiva import queues
+from broxiva.policies import LIVE_STATUSES
 from broxiva.queues import EnqueueError, InvalidPayload, UnknownQueue, enqueue, enqueue_many, policy
 from tests.jobs.sample import GreetingJobData, greet_job, record
 
@@ -30,7 +32,7 @@ class PolicyTests:
             p = policy(name)
             assert (p.attempts, p.backoff_base, p.max_delay) == (attempts, base, cap), name
             assert p.keep_completed == 100 and p.keep_failed == 500
-        assert set(queues.POLICIES) == {*QUEUE_TABLE, "webhook-delivery"}
+        assert set(queues.POLICIES) == {*QUEUE_TABLE, "webhook-delivery", "maintenance"}
 
     def test_it_computes_capped_exponential_retry_delays(self):
         assert policy("domain-verification").retry_delays() == [60, 120, 240, 480, 960, 1920, 3600, 3600, 3600]
@@ -46,6 +48,13 @@ class PolicyTests:
         order = list(queues.PRIORITY_ORDER)
         assert order.index("email") < order.index("product-sync")
         assert order.index("domain-verification") < order.index("sitemap-generation")
+
+    def test_it_serves_the_kernel_housekeeping_queue_before_every_other(self):
+        assert queues.PRIORITY_ORDER[0] == "maintenance"
+        assert policy("maintenance").attempts == 1  # a failed sweep is run again by the next minute's entry
+
+    def test_its_live_statuses_are_rq_job_statuses(self):
+        assert set(LIVE_STATUSES) == {JobStatus.QUEUED, JobStatus.STARTED, JobStatus.SCHEDULED, JobStatus.DEFERRED}
 
     def test_it_refuses_an_unknown_queue(self):
         with pytest.raises(UnknownQueue, match="unknown queue 'nope'"):

@@ -21,8 +21,10 @@ def run(*args: str) -> str:
 class QueuesCommandTests:
     def test_it_prints_the_design_table_as_json(self):
         report = json.loads(run("--json"))
-        assert list(report)[0] == "email"
-        assert set(report) == {*DESIGN_TABLE, "webhook-delivery"}
+        assert list(report)[:2] == ["maintenance", "email"]
+        assert set(report) == {*DESIGN_TABLE, "webhook-delivery", "maintenance"}
+        assert {e["id"] for e in report["maintenance"]["periodic"]} == {
+            "queue-health-check", "retention-sweep", "recovery-sweep"}
         for name, (attempts, base, cap) in DESIGN_TABLE.items():
             q = report[name]
             assert (q["attempts"], q["backoff_base"], q["max_delay"]) == (attempts, base, cap), name
@@ -56,7 +58,7 @@ class QueuesCommandTests:
         assert report["sitemap-generation"]["periodic"][0]["id"] == "nightly-thing"
         text = run()
         assert "nightly-thing" in text and "0 3 * * *" in text
-        assert text.splitlines()[2].startswith("email")
+        assert text.splitlines()[2].startswith("maintenance")
 
     @pytest.mark.parametrize("flag", [[], ["--json"]])
     def test_it_runs_with_no_jobs_at_all(self, flag):

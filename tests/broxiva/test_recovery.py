@@ -9,12 +9,16 @@ from collections import Counter
 import pytest
 import redis
 from django.conf import settings
+from rq import Queue
 from rq.job import Job, JobStatus
 from rq.registry import FailedJobRegistry
 
 from broxiva import jobs
+from broxiva.connections import get_redis
+from broxiva.locks import lock_key
 from broxiva.queues import enqueue, enqueue_many, get_queue
-from broxiva.recovery import detection_bound, heartbeat_ttl
+from broxiva.recovery import acquire_maintenance_lock, detection_bound, heartbeat_ttl, maintain_queue
+from broxiva.retention import TrimReport
 from broxiva.schedules import SCHEDULES
 from broxiva.worker import BroxivaWorker
 from tests.broxiva.ops_helpers import drained, kill_hard, start_fast_worker
@@ -48,6 +52,33 @@ class RecoverySettingsTests:
         # the entry and one poll of `manage.py scheduler` (10 s by default) must fit in 2 minutes.
         lease = heartbeat_ttl(settings.WORKER_JOB_MONITORING_INTERVAL)
         assert lease + 60 + 10 <= 120
+
+
+class MaintenanceLockTests:
+    def test_a_holder_whose_lease_ran_out_leaves_the_next_holder_lock_alone(self, monkeypatch):
+        queue = get_queue("fx-refresh")
+        client, key = get_redis(), lock_key(("queue-maintenance", "fx-refresh"))
+        second = {}
+
+        def trim_while_the_lease_runs_out(name, client_=None):
+            # A is still maintaining the queue when its lease expires, and B (another worker) takes the lock.
+            client.pexpire(key, 1)
+            wait_for(lambda: not client.exists(key), timeout=5, what="A's lease to run out")
+            second["lock"] = acquire_maintenance_lock(queue)
+            return TrimReport(name)
+
+        monkeypatch.setattr("broxiva.retention.trim_queue", trim_while_the_lease_runs_out)
+        maintain_queue(queue, exception_handlers=[], handle_failure=None)  # A
+
+        assert second["lock"].acquired
+        assert client.get(key) == second["lock"].lock_id.encode(), "A's release freed B's lock"
+        assert not acquire_maintenance_lock(queue).acquired  # so a third process still waits its turn
+
+    def test_it_takes_one_lock_per_queue_and_prefix(self):
+        first = acquire_maintenance_lock(get_queue("fx-refresh"))
+        assert first.acquired and not acquire_maintenance_lock(get_queue("fx-refresh")).acquired
+        assert acquire_maintenance_lock(get_queue("email")).acquired
+        assert acquire_maintenance_lock(Queue("staging:fx-refresh", connection=get_queue("email").connection)).acquired
 
 
 @pytest.mark.slow
@@ -139,6 +170,7 @@ class ChaosTests:
         ])
         bait = {job_id.encode() for n, job_id in enumerate(ids) if n % 20 == 0}
         victim = start("chaos-victim-1")
+        log = redis.Redis.from_url(settings.REDIS_URL)
         kills = []
         try:
             for round_ in range(1, 4):
@@ -147,6 +179,10 @@ class ChaosTests:
                 key = f"rq:worker:chaos-victim-{round_}"
                 current = wait_for(lambda key=key: (job := queue.connection.hget(key, "current_job")) in bait and job,
                                    timeout=20, interval=0.01, what="the victim to be in a long job")
+                # current_job is set before the work horse forks: wait until the job has started
+                # (nap records it), or a loaded machine kills the horse before it ran anything.
+                wait_for(lambda current=current: log.lpos("ops:runs:chaos", current) is not None,
+                         timeout=20, interval=0.005, what="the victim's job to start")
                 kill_hard(victim)
                 kills.append(current.decode())
                 victim = start(f"chaos-victim-{round_ + 1}")

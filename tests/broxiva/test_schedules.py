@@ -1,16 +1,23 @@
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+import sys
 import time
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from rq import Queue, SimpleWorker
+from rq.job import JobStatus
 from rq_scheduler.utils import get_next_scheduled_time
 
 from broxiva import schedules
-from broxiva.queues import get_queue, policy
+from broxiva.queues import PRIORITY_ORDER, get_queue, policy
 from broxiva.scheduler import next_cron_time
 from broxiva.schedules import Entry
+from tests.workers import ROOT, worker_env
 
 DAILY = Entry(id="test-daily", queue="sitemap-generation", func="tests.jobs.sample.record",
               cron="0 3 * * *", description="03:00 UTC every day", kwargs={"marker": "daily"})
@@ -111,3 +118,85 @@ class FireTests:
         scheduler.enqueue_jobs()
         assert get_queue("email").count == 1
         assert 50 < scheduled(scheduler)["periodic-test-minutely"] - time.time() <= 60
+
+
+class CoalesceTests:
+    """Periodic work that missed its turn (no worker running) does not pile up."""
+
+    def fire_all_due(self, scheduler) -> None:
+        for job in scheduler.get_jobs():
+            scheduler.connection.zadd(scheduler.scheduled_jobs_key, {job.id: time.time() - 1})
+        scheduler.enqueue_jobs()
+
+    def waiting(self) -> Counter:
+        """Waiting jobs per function, over every queue."""
+        counts: Counter = Counter()
+        for name in PRIORITY_ORDER:
+            queue = get_queue(name)
+            counts.update(queue.fetch_job(job_id).func_name for job_id in queue.job_ids)
+        return counts
+
+    def test_it_keeps_at_most_one_waiting_run_per_entry_however_often_the_scheduler_fires(self):
+        schedules.register(list(schedules.SCHEDULES))
+        scheduler = schedules.get_scheduler()
+        for _ in range(5):  # five minutes of a worker outage
+            self.fire_all_due(scheduler)
+        assert self.waiting() == Counter({entry.func: 1 for entry in schedules.SCHEDULES})
+
+    def test_it_fires_again_once_the_waiting_run_has_been_taken(self):
+        schedules.register([MINUTELY])
+        scheduler = schedules.get_scheduler()
+        self.fire_all_due(scheduler)
+        queue = get_queue("email")
+        [first] = queue.job_ids
+        SimpleWorker([queue], connection=queue.connection).work(burst=True)
+        assert queue.fetch_job(first).get_status() == JobStatus.FINISHED
+        self.fire_all_due(scheduler)
+        self.fire_all_due(scheduler)
+        [second] = queue.job_ids
+        assert second != first
+
+
+@pytest.mark.django_db(transaction=True)
+class PrefixTests:
+    """Two deployments (QUEUE_PREFIX) sharing one Redis DB each keep their own schedule."""
+
+    def in_deployment(self, prefix: str, code: str) -> dict:
+        script = (
+            "import json, time\n"
+            "from broxiva import schedules\n"
+            "scheduler = schedules.get_scheduler()\n" + code
+        )
+        result = subprocess.run([sys.executable, str(ROOT / "manage.py"), "shell", "-c", script], cwd=ROOT,
+                                env=worker_env(QUEUE_PREFIX=prefix), capture_output=True, text=True, timeout=120)
+        assert result.returncode == 0, result.stderr
+        return json.loads(result.stdout.strip().splitlines()[-1])
+
+    REGISTER = "print(json.dumps(schedules.register()))\n"
+    FIRE = (
+        "for job in scheduler.get_jobs():\n"
+        "    scheduler.connection.zadd(scheduler.scheduled_jobs_key, {job.id: time.time() - 1})\n"
+        "scheduler.enqueue_jobs()\n"
+        "print(json.dumps(sorted(schedules.registered(scheduler))))\n"
+    )
+
+    def test_it_keeps_each_prefix_entries_and_fires_them_into_its_own_queues(self):
+        prod = self.in_deployment("prod", self.REGISTER)
+        staging = self.in_deployment("staging", self.REGISTER)
+        assert prod["added"] and prod["unchanged"] == []
+        assert sorted(staging["added"]) == sorted(prod["added"]) and staging["unchanged"] == []
+        assert self.in_deployment("staging", self.REGISTER)["unchanged"] == staging["added"]
+
+        entries = sorted(prod["added"])
+        assert self.in_deployment("prod", self.FIRE) == entries
+        assert self.in_deployment("staging", self.FIRE) == entries
+        client = get_queue("email").connection
+        for entry in schedules.collect():
+            for prefix in ("prod", "staging"):
+                queue = Queue(f"{prefix}:{entry.queue}", connection=client)
+                assert [queue.fetch_job(i).func_name for i in queue.job_ids].count(entry.func) == 1, (prefix, entry.id)
+
+    def test_it_refuses_a_prefix_that_cannot_be_part_of_a_job_id(self):
+        result = subprocess.run([sys.executable, str(ROOT / "manage.py"), "check"], cwd=ROOT,
+                                env=worker_env(QUEUE_PREFIX="prod:eu"), capture_output=True, text=True, timeout=120)
+        assert result.returncode != 0 and "broxiva.E003" in result.stderr

@@ -10,9 +10,8 @@ from rq.job import JobStatus, requeue_job
 from rq.registry import FailedJobRegistry
 
 from broxiva.management.errors import redis_required
+from broxiva.policies import LIVE_STATUSES
 from broxiva.queues import UnknownQueue, get_queue, policy
-
-LIVE = (JobStatus.QUEUED, JobStatus.STARTED, JobStatus.SCHEDULED, JobStatus.DEFERRED)
 
 
 class Command(BaseCommand):
@@ -54,7 +53,7 @@ class Command(BaseCommand):
                 problems.append(f"{job_id}: its data is gone (expired); remove it with clean_jobs")
                 continue
             status = job.get_status(refresh=False)
-            if status in LIVE:  # a new job under the same id: RQ left the old entry; requeueing runs it twice
+            if status in LIVE_STATUSES:  # a new job under the same id: RQ left the old entry; requeueing runs it twice
                 problems.append(f"{job_id}: not requeued, it is {JobStatus(status).value} again under this id")
                 continue
             left = retries if reset else (job.retries_left or 0)

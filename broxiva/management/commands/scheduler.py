@@ -13,7 +13,7 @@ from broxiva import schedules
 class Command(BaseCommand):
     help = (
         "Register the periodic entries (idempotent) and run rq-scheduler with cron read in UTC. Several may run for "
-        "redundancy: rq-scheduler's lock lets one at a time move jobs."
+        "redundancy: rq-scheduler's lock (one per QUEUE_PREFIX) lets one at a time move jobs."
     )
 
     def add_arguments(self, parser) -> None:

@@ -1,4 +1,8 @@
-"""Run an RQ worker on the project's queues, in priority order, with RQ's scheduler for retries."""
+"""Run an RQ worker on the project's queues, in priority order, with RQ's scheduler for retries.
+
+With no queue named it serves them all, the kernel's ``maintenance`` queue first, under
+``QUEUE_PREFIX``: the one worker command for the Procfile, ``bin/run`` and production.
+"""
 
 from __future__ import annotations
 
@@ -12,8 +16,9 @@ from broxiva.queues import PRIORITY_ORDER, UnknownQueue, rq_name
 
 class Command(BaseCommand):
     help = (
-        "Shorthand for `rqworker --with-scheduler <queues in priority order>`. Name queues to serve only those "
-        "(still in priority order)."
+        "Shorthand for `rqworker --with-scheduler <queues in priority order>` (maintenance first, QUEUE_PREFIX "
+        "applied). Name queues to serve only those (still in priority order); keep at least one worker on "
+        "maintenance."
     )
 
     def add_arguments(self, parser) -> None:
