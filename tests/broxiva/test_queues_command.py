@@ -24,7 +24,7 @@ class QueuesCommandTests:
         assert list(report)[:2] == ["maintenance", "email"]
         assert set(report) == {*DESIGN_TABLE, "webhook-delivery", "maintenance"}
         assert {e["id"] for e in report["maintenance"]["periodic"]} == {
-            "queue-health-check", "retention-sweep", "recovery-sweep"}
+            "queue-health-check", "retention-sweep", "recovery-sweep", "outbox-relay"}
         for name, (attempts, base, cap) in DESIGN_TABLE.items():
             q = report[name]
             assert (q["attempts"], q["backoff_base"], q["max_delay"]) == (attempts, base, cap), name
