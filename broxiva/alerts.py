@@ -6,7 +6,7 @@ exists even when every channel is down; each channel's outcome is then stored on
 failing channel is logged and recorded, never raised into the caller: an alert must not fail
 the job that raised it.
 
-Channels (settings, README "Operations"):
+Channels (settings, docs/operations.md):
 - e-mail to ``ALERT_EMAILS`` through Django's e-mail backend (``EMAIL_*``);
 - a JSON POST to ``ALERT_WEBHOOK_URL`` whose ``text`` field is what Slack (and Mattermost,
   Rocket.Chat, Teams' Slack-compatible hooks) display; the other fields carry the structured

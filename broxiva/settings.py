@@ -324,7 +324,7 @@ for _net in OUTBOUND_ALLOWED_NETWORKS:
             f"OUTBOUND_ALLOWED_NETWORKS entry {_net!r} is not a network (a CIDR without host bits).") from None
 
 # --- FX ---------------------------------------------------------------------------------------
-# Exchange rates (fx/, README "FX rates"). Provider URLs and keys are read when a provider runs,
+# Exchange rates (fx/, docs/fx.md). Provider URLs and keys are read when a provider runs,
 # so an override (a test's settings fixture) takes effect. Keys are secrets: *_FILE works too.
 
 FX_ECB_URL = env_str("FX_ECB_URL", "https://www.ecb.europa.eu/stats/eurofxref/eurofxref-daily.xml")
@@ -367,7 +367,7 @@ FX_LOCAL_CACHE_SECONDS = env_float("FX_LOCAL_CACHE_SECONDS", 5.0, minimum=0)
 
 # --- Operations -------------------------------------------------------------------------------
 # Queue health (/health/queues, broxiva.health), alerts (broxiva.alerts), crash recovery
-# (broxiva.recovery) and logs (broxiva.logs). README "Operations" explains each knob.
+# (broxiva.recovery) and logs (broxiva.logs). docs/operations.md explains each knob.
 
 # Bearer token for /health/queues, /health/queue/<name> (open when unset) and /metrics (staff-only
 # when neither token is set). Secrets: also readable from HEALTH_TOKEN_FILE / METRICS_TOKEN_FILE.

@@ -1,6 +1,6 @@
 """Operator endpoints: liveness, queue health and Prometheus metrics.
 
-Access (README "Operations"):
+Access (docs/operations.md):
 - ``/health/`` and ``/health/live`` are open: they say only whether the database and Redis
   answer, which is what a load balancer needs, and load balancers rarely send credentials.
 - ``/health/queues`` and ``/health/queue/<name>`` need ``Authorization: Bearer <HEALTH_TOKEN>``

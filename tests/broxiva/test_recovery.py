@@ -87,7 +87,7 @@ class KilledWorkerTests:
     def test_it_retries_a_job_whose_worker_was_killed_mid_job(self):
         job_id = enqueue("fx-refresh", nap, "killed", 30, first_only=True)
         # The first worker runs without RQ's scheduler, so the replacement takes the scheduler
-        # lock at once (a dead holder's lock lasts RQ's 61 s lease; see README "Crash recovery").
+        # lock at once (a dead holder's lock lasts RQ's 61 s lease; see docs/operations.md "Crash recovery").
         victim, _ = drained(start_fast_worker("fx-refresh", scheduler=False))
         wait_for(lambda: runs("killed") == 1, timeout=30, what="the job to start")
         kill_hard(victim)

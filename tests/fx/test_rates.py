@@ -203,7 +203,7 @@ def set_clock(monkeypatch, *parts: int) -> None:
 
 
 class HolidayTests:
-    """ECB rates across TARGET holidays: the README's promise that a weekend plus holidays is not stale."""
+    """ECB rates across TARGET holidays: docs/fx.md's promise that a weekend plus holidays is not stale."""
 
     @pytest.fixture
     def maundy_thursday(self):
