@@ -6,7 +6,6 @@ the admin are serialised with the job too.
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 import pydantic
@@ -17,8 +16,6 @@ from fx import services
 from fx.currencies import require
 from fx.errors import RefreshDeferred, RefreshInProgress
 from fx.providers import PROVIDER_NAMES
-
-logger = logging.getLogger(__name__)
 
 
 class FxRefreshJobData(JobPayload):

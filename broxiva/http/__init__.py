@@ -78,6 +78,7 @@ def request(
     max_bytes: int = DEFAULT_MAX_BYTES,
     max_redirects: int = DEFAULT_MAX_REDIRECTS,
     verify: bool | str = True,
+    secret_path: bool = False,
 ) -> Response:
     """Make one call and return its ``Response`` whatever the status (see ``raise_for_status``).
 
@@ -86,6 +87,9 @@ def request(
     ``max_redirects=0`` a redirect is returned as it is. ``untrusted=True`` guards every hop.
     Raise ``HttpError`` subclasses: ``Timeout``, ``ConnectionFailed``, ``TooLarge``,
     ``TooManyRedirects``, ``InvalidUrl``, ``BlockedDestination``.
+
+    ``secret_path=True`` for a URL whose path is a credential (a chat webhook such as Slack's
+    embeds its token there): logs and the error's ``url`` then show only scheme, host and port.
     """
     method = method.upper()
     started = time.monotonic()
@@ -106,15 +110,25 @@ def request(
                                        url=url)
             prepared = _redirected(prepared, response, location)
     except HttpError as exc:
-        logger.warning("http %s %s failed after %dms: %s", method, safe_url(url),
+        if secret_path:
+            exc.url = _origin(url)
+        logger.warning("http %s %s failed after %dms: %s", method, _origin(url) if secret_path else safe_url(url),
                        (time.monotonic() - started) * 1000, exc)
         raise
     finally:
         deadline.cancel()
         CURRENT.reset(token)
-    logger.info("http %s %s status=%d bytes=%d ms=%d", method, safe_url(response.url), response.status,
+    shown = _origin(response.url) if secret_path else safe_url(response.url)
+    logger.info("http %s %s status=%d bytes=%d ms=%d", method, shown, response.status,
                 len(response.body), response.elapsed * 1000)
     return response
+
+
+def _origin(url: str) -> str:
+    """Return ``scheme://host:port`` of ``url``: what may be shown of a URL whose path is a secret."""
+    shown = safe_url(url)
+    path = urlsplit(url).path if shown != "<invalid URL>" else ""
+    return shown[: len(shown) - len(path)] if path and shown.endswith(path) else shown
 
 
 def _prepare(method: str, url: str, **kwargs: Any) -> requests.PreparedRequest:

@@ -9,7 +9,6 @@ the Redis cache is gone — one ``SELECT`` of the previous published rates.
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -21,8 +20,6 @@ from django.db.models import Count
 from fx.models import ExchangeRate
 from fx.selectors import published_rates
 from fx.services.cache import CachedRate, epoch
-
-logger = logging.getLogger(__name__)
 
 HUNDRED = Decimal(100)
 
