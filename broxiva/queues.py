@@ -249,19 +249,15 @@ def enqueue_many(
             [outbox.Pending(queue_name, path, args, kwargs, outbox.new_job_id()) for path, args, kwargs in prepared]
         )
     options = job_options(queue_name)
-
-    def push() -> list[str]:
-        queue = get_queue(queue_name)
-        ids: list[str] = []
-        for start in range(0, len(prepared), batch_size):
-            batch = [
-                Queue.prepare_data(path, args=args, kwargs=kwargs, **options)
-                for path, args, kwargs in prepared[start : start + batch_size]
-            ]
-            with queue.connection.pipeline() as pipe:
-                jobs = queue.enqueue_many(batch, pipeline=pipe)
-                pipe.execute()
-            ids.extend(job.id for job in jobs)
-        return ids
-
-    return push()
+    queue = get_queue(queue_name)
+    ids: list[str] = []
+    for start in range(0, len(prepared), batch_size):
+        batch = [
+            Queue.prepare_data(path, args=args, kwargs=kwargs, **options)
+            for path, args, kwargs in prepared[start : start + batch_size]
+        ]
+        with queue.connection.pipeline() as pipe:
+            jobs = queue.enqueue_many(batch, pipeline=pipe)
+            pipe.execute()
+        ids.extend(job.id for job in jobs)
+    return ids
