@@ -33,6 +33,7 @@ from broxiva.http.errors import (
     Timeout,
     TooLarge,
     TooManyRedirects,
+    is_transient_status,
     safe_url,
 )
 from broxiva.http.guard import check, is_public_address
@@ -40,7 +41,8 @@ from broxiva.http.transport import CURRENT, Deadline, PinnedAdapter, new_session
 
 __all__ = [
     "BlockedDestination", "ConnectionFailed", "HttpError", "HttpStatusError", "InvalidUrl", "Response", "Timeout",
-    "TooLarge", "TooManyRedirects", "get", "is_public_address", "post", "request", "safe_url",
+    "TooLarge", "TooManyRedirects", "get", "is_public_address", "is_transient_status", "post", "request",
+    "safe_url",
 ]
 
 logger = logging.getLogger(__name__)

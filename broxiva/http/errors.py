@@ -51,17 +51,22 @@ class BlockedDestination(HttpError):
     """An untrusted URL points at a refused address (or scheme, or carries credentials)."""
 
 
+def is_transient_status(status: int) -> bool:
+    """Return True if asking again later may get another answer: 5xx, 408, 425 and 429."""
+    return status >= 500 or status in (408, 425, 429)
+
+
 class HttpStatusError(HttpError):
-    """A non-2xx answer (``Response.raise_for_status``): 5xx, 408, 425 and 429 are transient."""
+    """A non-2xx answer (``Response.raise_for_status``): transient when ``is_transient_status``."""
 
     def __init__(self, response: Response) -> None:
         self.response = response
         self.status = response.status
         self.retry_after = (retry_after_seconds(response.headers.get("Retry-After"))
                             if response.status in (429, 503) else None)
-        transient = response.status >= 500 or response.status in (408, 425, 429)
         host = urlsplit(response.url).hostname or "?"
-        super().__init__(f"{response.method} {host}: HTTP {response.status}", url=response.url, transient=transient)
+        super().__init__(f"{response.method} {host}: HTTP {response.status}", url=response.url,
+                         transient=is_transient_status(response.status))
 
 
 @dataclass(frozen=True)

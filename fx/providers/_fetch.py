@@ -63,11 +63,11 @@ def raise_for_status(provider: str, resp: http.Response) -> None:
         raise ProviderRateLimited(provider, "HTTP 429 Too Many Requests",
                                   retry_after=retry_after_seconds(resp.headers.get("Retry-After")), code=429)
     html = looks_like_html(resp)
-    what = f"HTML page{': ' + title(resp) if title(resp) else ''}" if html else f"{len(resp.body)} bytes"
-    if resp.status >= 500 or resp.status in (408, 425):
-        raise ProviderError(provider, f"HTTP {resp.status} ({what})", transient=True, code=resp.status)
+    heading = title(resp) if html else ""
+    what = f"HTML page{': ' + heading if heading else ''}" if html else f"{len(resp.body)} bytes"
     if resp.status >= 400:
-        raise ProviderError(provider, f"HTTP {resp.status} ({what})", transient=False, code=resp.status)
+        raise ProviderError(provider, f"HTTP {resp.status} ({what})", transient=http.is_transient_status(resp.status),
+                            code=resp.status)
     if resp.status >= 300:
         raise ProviderError(provider, f"unexpected HTTP {resp.status}", transient=True, code=resp.status)
     if html:
