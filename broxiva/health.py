@@ -243,13 +243,17 @@ def redis_error_message(exc: BaseException) -> str:
     """Return one line saying Redis cannot be used, for operators: never a credential.
 
     redis-py's messages name the address ("Error 111 connecting to 10.0.0.5:6379. Connection
-    refused."), which an operator needs; any password the settings hold is masked all the same,
-    in case a message or a URL ever carries one.
+    refused."), which an operator needs; any password the settings hold is masked all the same
+    (``redact``), in case a message or a URL ever carries one.
     """
-    text = " ".join(f"Redis is unreachable: {type(exc).__name__}: {exc}".split())
+    return redact(" ".join(f"Redis is unreachable: {type(exc).__name__}: {exc}".split()))[:500]
+
+
+def redact(text: str) -> str:
+    """Return ``text`` with every Redis password the settings hold (plain or URL-quoted) masked."""
     for secret in _redis_secrets():
         text = text.replace(secret, "***")
-    return text[:500]
+    return text
 
 
 def _redis_secrets() -> list[str]:

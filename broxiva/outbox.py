@@ -52,13 +52,14 @@ from redis.exceptions import RedisError
 from rq import Queue
 from rq.job import Job
 
+from broxiva.health import redact
 from broxiva.models import OutboxJob
 
 logger = logging.getLogger(__name__)
 
 # Rows per SELECT and per Redis pipeline (the hook pushes its own rows in batches of this size too).
 BATCH_SIZE = 500
-_CREDENTIALS = re.compile(r"(?<=://)[^/@\s]*@")
+_URL_CREDENTIALS = re.compile(r"(?<=://)[^/@\s]*@")
 
 
 @dataclass(frozen=True)
@@ -243,5 +244,5 @@ def _existing(queue: Queue, rows: Sequence[OutboxJob]) -> list[bool]:
 
 
 def _describe(exc: BaseException) -> str:
-    # Shown in the admin and the logs: never a password from a Redis URL.
-    return _CREDENTIALS.sub("***@", f"{type(exc).__name__}: {exc}")[:1000]
+    # Shown in the admin and the logs: never a Redis password, nor any URL's credentials.
+    return _URL_CREDENTIALS.sub("***@", redact(f"{type(exc).__name__}: {exc}"))[:1000]
