@@ -1,0 +1,1 @@
+"""Admin for the notifications app, one module per channel."""

@@ -1,0 +1,1 @@
+"""Jobs of the ``email``, ``notification`` and ``webhook-delivery`` queues, one module per channel."""

@@ -1,0 +1,1 @@
+"""The notifications app's models, one module per channel (e-mail, push, webhooks)."""

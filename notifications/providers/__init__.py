@@ -1,0 +1,1 @@
+"""Wire formats of the services notifications are sent through (push services)."""
