@@ -185,7 +185,50 @@ def _check_queues() -> list[Alert]:
         if status == previous and not is_reminder:
             continue
         sent.append(_queue_alert(name, queue, previous, reminder=is_reminder))
+    outbox = report.get("outbox")
+    if outbox is not None:
+        alert = _outbox_check(outbox, reminder, now)
+        if alert is not None:
+            sent.append(alert)
     return sent
+
+
+# The outbox is alerted on like a queue, under the name "outbox" (no queue has that name).
+OUTBOX = "outbox"
+
+
+def _outbox_check(outbox: dict[str, Any], reminder: int, now: Any) -> Alert | None:
+    last = last_health_alert(OUTBOX)
+    previous = last.details.get("status", health.OK) if last is not None else health.OK
+    status = outbox["status"]
+    if status == health.UNKNOWN:  # the database did not answer: nothing to compare, say nothing
+        return None
+    is_reminder = (
+        status == previous == health.CRITICAL
+        and reminder > 0
+        and last is not None
+        and now - last.created_at >= timedelta(seconds=reminder)
+    )
+    if status == previous and not is_reminder:
+        return None
+    if is_reminder:
+        subject = "The job outbox is still CRITICAL"
+    elif status == health.OK:
+        subject = f"The job outbox drains again (was {previous})"
+    else:
+        subject = f"The job outbox is {status.upper()} (was {previous}): committed jobs are not reaching Redis"
+    reasons = "\n".join(f"- {reason}" for reason in outbox["reasons"]) or "- all thresholds clear"
+    return notify(
+        subject,
+        f"{reasons}\nwaiting={outbox.get('waiting')} oldest_age_s={outbox.get('oldestAgeSeconds')}",
+        severity=Alert.Severity.INFO if status == health.OK else status,
+        source=HEALTH_SOURCE,
+        details={
+            "queue": OUTBOX, "status": status, "previous": previous, "reminder": is_reminder,
+            "reasons": outbox["reasons"], "waiting": outbox.get("waiting"),
+            "oldestAgeSeconds": outbox.get("oldestAgeSeconds"),
+        },
+    )
 
 
 def _queue_alert(name: str, queue: dict[str, Any], previous: str, *, reminder: bool) -> Alert:

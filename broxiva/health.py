@@ -41,6 +41,7 @@ from broxiva.queues import PRIORITY_ORDER, policy, rq_name
 logger = logging.getLogger(__name__)
 
 OK, WARNING, CRITICAL = "ok", "warning", "critical"
+UNKNOWN = "unknown"  # only the outbox's, when PostgreSQL cannot be asked
 SEVERITY = {OK: 0, WARNING: 1, CRITICAL: 2}
 OLDEST_SAMPLE = 10
 
@@ -216,21 +217,38 @@ def queues_health(names: list[str] | None = None) -> dict[str, Any]:
         "queues": queues,
     }
     if names is None:
-        report["outbox"] = outbox_backlog()
+        report["outbox"] = outbox = outbox_backlog()
+        # Jobs stuck in the outbox are accepted work that no worker can see: they weigh on the
+        # overall status like a queue does (the relay is down, or Redis refuses the pushes).
+        report["status"] = max(overall, outbox["status"], key=lambda level: SEVERITY.get(level, 0))
     return report
 
 
 def outbox_backlog() -> dict[str, Any]:
-    """Jobs recorded in PostgreSQL that Redis has not taken yet (``broxiva.outbox``): one query."""
+    """Jobs recorded in PostgreSQL that Redis has not taken yet (``broxiva.outbox``): one query.
+
+    The relay drains the outbox every minute, so a row older than
+    ``HEALTH_OUTBOX_WARNING_SECONDS`` (``…_CRITICAL_SECONDS``) makes the outbox warning (critical).
+    """
     from broxiva.outbox import backlog
 
     try:
         waiting, oldest = backlog()
     except Exception as exc:  # the queues' report must not depend on the database
         logger.warning("outbox backlog unavailable: %s", type(exc).__name__)
-        return {"error": type(exc).__name__}
+        # "unknown" leaves the overall status to the queues (liveness reports the database).
+        reason = f"outbox backlog unavailable ({type(exc).__name__}): is PostgreSQL reachable?"
+        return {"error": type(exc).__name__, "status": UNKNOWN, "reasons": [reason]}
     age = round((datetime.now(UTC) - oldest).total_seconds(), 1) if oldest else None
-    return {"waiting": waiting, "oldestAgeSeconds": age}
+    findings: list[tuple[str, str]] = []
+    warning, critical = settings.HEALTH_OUTBOX_WARNING_SECONDS, settings.HEALTH_OUTBOX_CRITICAL_SECONDS
+    text = f"{waiting} committed job(s) not yet in Redis, the oldest for {age or 0:.0f}s"
+    if age is not None and age > critical:
+        findings.append((CRITICAL, f"{text} > {critical}s (critical): is the outbox-relay entry running?"))
+    elif age is not None and age > warning:
+        findings.append((WARNING, f"{text} > {warning}s (warning): is the outbox-relay entry running?"))
+    status = findings[0][0] if findings else OK
+    return {"waiting": waiting, "oldestAgeSeconds": age, "status": status, "reasons": [r for _, r in findings]}
 
 
 def queue_health(name: str) -> dict[str, Any]:

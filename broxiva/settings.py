@@ -382,10 +382,15 @@ HEALTH_OLDEST_WARNING_SECONDS = env_int("HEALTH_OLDEST_WARNING_SECONDS", 3600, m
 HEALTH_OLDEST_CRITICAL_SECONDS = env_int("HEALTH_OLDEST_CRITICAL_SECONDS", 6 * 3600, minimum=0)
 # A worker whose last heartbeat is older than this is not counted (a SIGKILLed worker's key lingers).
 HEALTH_WORKER_STALE_SECONDS = env_int("HEALTH_WORKER_STALE_SECONDS", 120, minimum=10)
+# The outbox (broxiva.outbox) is drained every minute: a job recorded in PostgreSQL that Redis has
+# not taken for longer than this means the relay is not running or Redis refuses it.
+HEALTH_OUTBOX_WARNING_SECONDS = env_int("HEALTH_OUTBOX_WARNING_SECONDS", 180, minimum=0)
+HEALTH_OUTBOX_CRITICAL_SECONDS = env_int("HEALTH_OUTBOX_CRITICAL_SECONDS", 900, minimum=0)
 for _warning, _critical in (
     ("HEALTH_WAITING_WARNING", "HEALTH_WAITING_CRITICAL"),
     ("HEALTH_FAILED_WARNING", "HEALTH_FAILED_CRITICAL"),
     ("HEALTH_OLDEST_WARNING_SECONDS", "HEALTH_OLDEST_CRITICAL_SECONDS"),
+    ("HEALTH_OUTBOX_WARNING_SECONDS", "HEALTH_OUTBOX_CRITICAL_SECONDS"),
 ):
     if globals()[_warning] > globals()[_critical]:
         raise ImproperlyConfigured(f"{_warning} must not be above {_critical}.")

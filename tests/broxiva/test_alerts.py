@@ -15,7 +15,8 @@ from werkzeug import Response
 from broxiva import jobs
 from broxiva.alerts import HEALTH_SOURCE, check_queues, notify
 from broxiva.locks import with_lock
-from broxiva.models import Alert
+from broxiva.models import Alert, OutboxJob
+from broxiva.outbox import new_job_id
 from broxiva.queues import get_queue
 from broxiva.schedules import SCHEDULES
 from tests.broxiva.ops_helpers import fill_queue
@@ -177,6 +178,22 @@ class QueueAlertTests:
         settings.ALERT_REMINDER_INTERVAL = 0
         Alert.objects.update(created_at=timezone.now() - timedelta(days=1))
         assert check_queues() == [], "0 turns reminders off"
+
+    def test_a_job_stuck_in_the_outbox_alerts_and_its_draining_clears_it(self, settings):
+        settings.HEALTH_OUTBOX_WARNING_SECONDS, settings.HEALTH_OUTBOX_CRITICAL_SECONDS = 180, 900
+        row = OutboxJob.objects.create(job_id=new_job_id(), queue="email", func="tests.jobs.sample.record", args=["x"])
+        assert check_queues() == [], "a fresh row is the relay's ordinary minute of work"
+        OutboxJob.objects.filter(pk=row.pk).update(created_at=timezone.now() - timedelta(seconds=1000))
+
+        [critical] = check_queues()
+        assert check_queues() == []
+        OutboxJob.objects.all().delete()
+        [cleared] = check_queues()
+
+        assert (critical.severity, critical.details["queue"]) == ("critical", "outbox")
+        assert critical.subject == "The job outbox is CRITICAL (was ok): committed jobs are not reaching Redis"
+        assert "1 committed job(s) not yet in Redis" in critical.body
+        assert (cleared.severity, cleared.subject) == ("info", "The job outbox drains again (was critical)")
 
     def test_overlapping_checks_do_not_send_twice(self):
         fill_queue("email", 5001)

@@ -7,10 +7,13 @@ import sys
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from django.utils import timezone
 from rq import Worker
 from rq.registry import FailedJobRegistry
 from rq.utils import utcformat
 
+from broxiva.models import OutboxJob
+from broxiva.outbox import new_job_id
 from broxiva.queues import PRIORITY_ORDER, enqueue, get_queue
 from tests.broxiva.ops_helpers import count_round_trips, fill_queue
 from tests.jobs.sample import record
@@ -54,6 +57,24 @@ class HealthShapeTests:
         assert 0 <= fx["oldestWaitingAgeSeconds"] < 60
         assert fx["reasons"] == []
         assert report["queues"]["email"]["oldestWaitingAgeSeconds"] is None
+
+    @pytest.mark.django_db
+    def test_an_outbox_row_the_relay_left_for_minutes_makes_the_report_warning_then_critical(self, client, settings):
+        settings.HEALTH_OUTBOX_WARNING_SECONDS, settings.HEALTH_OUTBOX_CRITICAL_SECONDS = 180, 900
+        row = OutboxJob.objects.create(job_id=new_job_id(), queue="email", func="tests.jobs.sample.record", args=[])
+        status, report = queues_report(client)
+        outbox = report["outbox"]
+        assert (status, report["status"], outbox["status"], outbox["waiting"]) == (200, "ok", "ok", 1)
+
+        OutboxJob.objects.filter(pk=row.pk).update(created_at=timezone.now() - timedelta(seconds=200))
+        status, report = queues_report(client)
+        assert (status, report["status"], report["outbox"]["status"]) == (200, "warning", "warning")
+        assert report["outbox"]["reasons"][0].startswith("1 committed job(s) not yet in Redis, the oldest for 20")
+
+        OutboxJob.objects.filter(pk=row.pk).update(created_at=timezone.now() - timedelta(seconds=1000))
+        status, report = queues_report(client)
+        assert (status, report["status"], report["outbox"]["status"]) == (503, "critical", "critical")
+        assert all(q["status"] == "ok" for q in report["queues"].values()), "the queues themselves are fine"
 
     def test_it_answers_one_queue_by_name(self, client):
         enqueue("translation", record, "t")

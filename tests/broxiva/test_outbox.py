@@ -384,7 +384,8 @@ class HealthReportTests:
         assert report["outbox"]["waiting"] == 2 and 300 <= report["outbox"]["oldestAgeSeconds"] < 400
 
     def test_it_reports_an_empty_outbox(self, client):
-        assert client.get("/health/queues").json()["outbox"] == {"waiting": 0, "oldestAgeSeconds": None}
+        assert client.get("/health/queues").json()["outbox"] == {
+            "waiting": 0, "oldestAgeSeconds": None, "status": "ok", "reasons": []}
 
 
 @pytest.mark.django_db(transaction=True)

@@ -42,6 +42,8 @@ class Command(BaseCommand):
             for name, queue in report["queues"].items():
                 reasons = "; ".join(queue["reasons"])
                 self.stdout.write(f"{name:<20} {queue['status']:<8} {reasons}")
+            outbox = report["outbox"]
+            self.stdout.write(f"{'(outbox)':<20} {outbox['status']:<8} {'; '.join(outbox['reasons'])}")
             self.stdout.write(f"overall: {report['status']}; alerts sent: {len(alerts)}")
         exit_codes = {health.OK: 0, health.WARNING: 1, health.CRITICAL: 2}
         code = exit_codes.get(report["status"], 2)
