@@ -26,6 +26,9 @@ from django.contrib.admin.views.decorators import staff_member_required
 from django.core.exceptions import PermissionDenied
 from django.db import DEFAULT_DB_ALIAS
 from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 OPERATOR_PERMISSION = "django_rq.admin"
 OPERATORS_GROUP = "Operators"
@@ -43,10 +46,23 @@ def operator_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpRe
     def gated(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         if not is_operator(request.user):
             raise PermissionDenied("the job dashboard is for operators")
-        return view(request, *args, **kwargs)
+        try:
+            return view(request, *args, **kwargs)
+        except (RedisConnectionError, RedisTimeoutError) as exc:
+            # django-rq lets these through as a 500 page; an operator needs to read what is wrong.
+            return _redis_unreachable(request, exc)
 
     gated.operator_gate = True  # type: ignore[attr-defined]  (tests check every dashboard URL has it)
     return staff_member_required(gated)
+
+
+def _redis_unreachable(request: HttpRequest, exc: BaseException) -> HttpResponse:
+    from django.contrib import admin
+
+    from broxiva.health import redis_error_message
+
+    context = {**admin.site.each_context(request), "error": redis_error_message(exc)}
+    return render(request, "broxiva/redis_unreachable.html", context, status=503)
 
 
 def operator_or_token(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:

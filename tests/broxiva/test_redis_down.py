@@ -147,6 +147,23 @@ class EndpointTests:
         assert PASSWORD not in response.content.decode()
 
 
+@pytest.mark.django_db
+class DashboardTests:
+    def test_an_operator_reads_why_the_dashboard_cannot_show_the_queues(self, admin_client, settings):
+        port = free_port()
+        settings.RQ_QUEUES = {
+            name: {**config, "URL": f"redis://:{PASSWORD}@127.0.0.1:{port}/15"}
+            for name, config in settings.RQ_QUEUES.items()
+        }
+
+        response = admin_client.get("/django-rq/")
+
+        page = response.content.decode()
+        assert response.status_code == 503
+        assert "Redis is unreachable" in page and refused_line(str(port)) in page
+        assert PASSWORD not in page
+
+
 class RedisErrorMessageTests:
     def test_it_masks_the_password_wherever_it_appears(self, settings):
         from redis.exceptions import ConnectionError as RedisConnectionError
