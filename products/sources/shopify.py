@@ -71,12 +71,12 @@ FULL_FIELDS = """
       productType
       updatedAt
       totalInventory
-      variants(first: $variants) { nodes { id sku title price inventoryQuantity } }"""
+      variants(first: $variants) { pageInfo { hasNextPage } nodes { id sku title price inventoryQuantity } }"""
 INVENTORY_FIELDS = """
       id
       updatedAt
       totalInventory
-      variants(first: $variants) { nodes { id inventoryQuantity } }"""
+      variants(first: $variants) { pageInfo { hasNextPage } nodes { id inventoryQuantity } }"""
 QUERY = """query Products($first: Int!, $after: String, $query: String, $variants: Int!) {
   shop { currencyCode }
   products(first: $first, after: $after, sortKey: UPDATED_AT, query: $query) {
@@ -332,6 +332,12 @@ def _graphql_variants(connection: Any, *, inventory_only: bool = False) -> tuple
     nodes = connection.get("nodes") if isinstance(connection, dict) else None
     if not isinstance(nodes, list):
         raise fields.Malformed("variants are missing or not a list")
+    info = connection.get("pageInfo")
+    if isinstance(info, dict) and info.get("hasNextPage") is True:
+        # Saving part of the variants would read as the others being gone: skip, visibly, instead.
+        raise fields.Malformed(
+            f"has more than {len(nodes)} variants (raise SHOPIFY_VARIANTS_PER_PRODUCT to read them all)"
+        )
     variants = []
     for position, node in enumerate(nodes, 1):
         if not isinstance(node, dict):

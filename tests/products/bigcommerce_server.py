@@ -87,7 +87,12 @@ class BigCommerceServer:
         return self.server.url_for("/").rstrip("/")
 
     def answer_next(
-        self, status: int, body: Any = "", *, headers: dict[str, str] | None = None, content_type: str = "application/json"
+        self,
+        status: int,
+        body: Any = "",
+        *,
+        headers: dict[str, str] | None = None,
+        content_type: str = "application/json",
     ) -> None:
         text = body if isinstance(body, str) else json.dumps(body)
         self.canned.append(Response(text, status=status, headers=headers or {}, content_type=content_type))
@@ -173,7 +178,9 @@ def _json(body: Any, status: int = 200) -> Response:
     return Response(json.dumps(body), status=status, content_type="application/json")
 
 
-def webhook(scope: str = "store/product/updated", product_id: int = 3, *, store_hash: str = STORE_HASH) -> dict[str, Any]:
+def webhook(
+    scope: str = "store/product/updated", product_id: int = 3, *, store_hash: str = STORE_HASH
+) -> dict[str, Any]:
     """A BigCommerce webhook body: the event and the product's id only."""
     return {
         "created_at": 1767225600,  # 2026-01-01T00:00:00Z

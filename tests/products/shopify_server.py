@@ -135,7 +135,7 @@ class ShopifyServer:
             "shop": {"currencyCode": self.currency},
             "products": {
                 "pageInfo": {"hasNextPage": has_next, "endCursor": end},
-                "nodes": [_select(n, query) for n in nodes],
+                "nodes": [_select(n, query, per_product) for n in nodes],
             },
         }
         return _json({"data": data, "extensions": {"cost": self._cost(requested, actual)}})
@@ -171,20 +171,23 @@ def _sort_key(node: Any) -> tuple[str, str]:
     return (str(node.get("updatedAt", "")), str(node.get("id", ""))) if isinstance(node, dict) else ("", "")
 
 
-def _select(node: Any, query: str) -> Any:
-    """Keep only the fields the query names (a broken node goes out as it is)."""
+def _select(node: Any, query: str, first: int) -> Any:
+    """Keep only the fields the query names, and ``first`` variants (a broken node goes out as it is)."""
     if not isinstance(node, dict):
         return node
     out = {k: v for k, v in node.items() if re.search(rf"\b{k}\b", query)}
     if isinstance(out.get("variants"), dict) and isinstance(out["variants"].get("nodes"), list):
         # The variant selection is the text after "variants(".
         selection = query[query.index("variants(") :]
+        every = out["variants"]["nodes"]
         out["variants"] = {
             "nodes": [
                 {k: v for k, v in n.items() if re.search(rf"\b{k}\b", selection)} if isinstance(n, dict) else n
-                for n in out["variants"]["nodes"]
+                for n in every[:first]
             ]
         }
+        if "pageInfo" in selection:
+            out["variants"]["pageInfo"] = {"hasNextPage": len(every) > first}
     return out
 
 

@@ -62,9 +62,7 @@ def test_it_lists_every_product_over_several_pages_with_cursors(store, source):
     assert [[p.external_id for p in page.products] for page in pages] == [["1", "2"], ["3", "4"], ["5"]]
     calls = store.product_calls()
     assert [c.get("id:greater") for c in calls] == [None, "2", "4"]
-    assert all(
-        (c["include"], c["limit"], c["sort"], c["direction"]) == ("variants", "2", "id", "asc") for c in calls
-    )
+    assert all((c["include"], c["limit"], c["sort"], c["direction"]) == ("variants", "2", "id", "asc") for c in calls)
     assert all("date_modified:min" not in c for c in calls)
     first = pages[0].products[0]
     assert first.title == "Orbit Terrarium 1"
@@ -153,7 +151,11 @@ def test_it_looks_up_category_names_once_per_page(store, source, settings):
 
     lookups = [params for path, params in store.requests if path == "/catalog/categories"]
     assert [params["id:in"] for params in lookups] == ["23,24,99"]
-    assert [[c.name for c in p.categories] for p in page.products] == [["Garden"], ["Kitchen", "Garden"], ["Category 99"]]
+    assert [[c.name for c in p.categories] for p in page.products] == [
+        ["Garden"],
+        ["Kitchen", "Garden"],
+        ["Category 99"],
+    ]
 
 
 def test_it_skips_a_malformed_product_with_its_id_and_reason_and_keeps_the_rest(store, source, settings):

@@ -175,6 +175,23 @@ def test_it_skips_a_malformed_product_with_its_id_and_reason_and_keeps_the_rest(
     assert "is not a Shopify id" in reasons["gid://shopify/Collection/6"]
 
 
+def test_it_skips_a_product_with_more_variants_than_it_asked_for(shop, source, settings):
+    settings.SHOPIFY_VARIANTS_PER_PRODUCT = 2
+    many = [variant(30 + n, sku=f"V{n}", title=f"V{n}", price="5.00", quantity=1) for n in range(3)]
+    shop.products = [
+        product(1, updated="2026-01-01T10:00:00Z"),
+        product(3, updated="2026-01-03T10:00:00Z", variants=many),
+    ]
+
+    page = source.fetch_page(connect(shop), mode="full", since=None, cursor=None)
+
+    assert shop.received[0]["variables"]["variants"] == 2
+    assert [p.external_id for p in page.products] == ["1"]
+    assert [(s.external_id, s.reason) for s in page.skipped] == [
+        ("3", "has more than 2 variants (raise SHOPIFY_VARIANTS_PER_PRODUCT to read them all)")
+    ]
+
+
 def test_it_fails_with_shopifys_message_and_no_token_on_401(shop, source):
     with pytest.raises(SourceAuthError) as caught:
         source.fetch_page(connect(shop, token="shpat_wrong_token_value"), mode="full", since=None, cursor=None)
