@@ -365,6 +365,27 @@ FX_REFRESH_DEADLINE = env_float("FX_REFRESH_DEADLINE", 40.0, minimum=1)
 # convert() keeps the rate table in process and checks Redis for a newer one at most this often.
 FX_LOCAL_CACHE_SECONDS = env_float("FX_LOCAL_CACHE_SECONDS", 5.0, minimum=0)
 
+# --- Products: sources -----------------------------------------------------------------------
+# The Shopify and BigCommerce source modules (products/sources/, docs/products.md), read when a
+# source runs so a test's settings override takes effect.
+# Shopify's GraphQL Admin API version (a quarterly "YYYY-MM"; Shopify supports each for a year).
+SHOPIFY_API_VERSION = env_str("SHOPIFY_API_VERSION", "2025-10")
+if not re.fullmatch(r"[0-9]{4}-[0-9]{2}|unstable", SHOPIFY_API_VERSION):
+    raise ImproperlyConfigured(f"SHOPIFY_API_VERSION={SHOPIFY_API_VERSION!r} is not a version like 2025-10.")
+# Products a page asks for (at most 250). A query may cost at most 1,000 points and each product
+# with SHOPIFY_VARIANTS_PER_PRODUCT variants costs about that many + 3, so the page is cut to fit.
+SHOPIFY_PAGE_SIZE = env_int("SHOPIFY_PAGE_SIZE", 50, minimum=1, maximum=250)
+SHOPIFY_VARIANTS_PER_PRODUCT = env_int("SHOPIFY_VARIANTS_PER_PRODUCT", 100, minimum=1, maximum=250)
+# Waiting for Shopify's cost bucket to refill up to this long happens in the job; a longer wait
+# raises SourceThrottled, which defers the job instead of holding a worker.
+SHOPIFY_MAX_THROTTLE_WAIT = env_float("SHOPIFY_MAX_THROTTLE_WAIT", 10.0, minimum=0)
+# BigCommerce's API origin, used when a connection's base URL is blank (tests point it elsewhere).
+BIGCOMMERCE_API_URL = env_str("BIGCOMMERCE_API_URL", "https://api.bigcommerce.com")
+BIGCOMMERCE_PAGE_SIZE = env_int("BIGCOMMERCE_PAGE_SIZE", 250, minimum=1, maximum=250)
+# One call to a source (the whole call: connect, headers and body) and its largest accepted body.
+PRODUCT_SOURCE_TIMEOUT = env_float("PRODUCT_SOURCE_TIMEOUT", 30.0, minimum=0.05)
+PRODUCT_SOURCE_MAX_BYTES = env_int("PRODUCT_SOURCE_MAX_BYTES", 32 * 1024 * 1024, minimum=1024)
+
 # --- Operations -------------------------------------------------------------------------------
 # Queue health (/health/queues, broxiva.health), alerts (broxiva.alerts), crash recovery
 # (broxiva.recovery) and logs (broxiva.logs). docs/operations.md explains each knob.
