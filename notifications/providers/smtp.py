@@ -38,8 +38,8 @@ class _TrackedSession:
 
     def data(self, msg: Any) -> tuple[int, bytes]:
         self.data_started = True
-        code, reply = super().data(msg)  # type: ignore[misc]  # raises SMTPDataError unless 250
-        self.accepted = True
+        code, reply = super().data(msg)  # type: ignore[misc]
+        self.accepted = code == 250  # sendmail() raises SMTPDataError for any other final reply
         return code, reply
 
     def sendmail(self, *args: Any, **kwargs: Any) -> dict[str, tuple[int, bytes]]:

@@ -19,7 +19,7 @@ from notifications.models import SendStatus
 logger = logging.getLogger(__name__)
 
 # What the stale-send sweep writes on a row a dead worker left ``sending``.
-OUTCOME_UNKNOWN = "outcome unknown: the worker stopped during the {what}; not sent again (at most once)"
+OUTCOME_UNKNOWN = "outcome unknown: the worker stopped during {what}; not sent again (at most once)"
 MAX_ERROR = 2000
 
 
