@@ -135,5 +135,8 @@ def _classify(exc: Exception, session: _TrackedSession | None) -> EmailSendError
         return EmailSendError(f"could not reach or talk to the mail server: {_describe(exc)}", transient=True)
     if isinstance(exc, smtplib.SMTPException):
         return EmailSendError(f"SMTP error: {_describe(exc)}", transient=False)
+    if session is not None and session.data_started:  # e.g. the job's timeout struck mid-DATA
+        return EmailSendError(f"outcome unknown: the send was interrupted while the message was being transmitted "
+                              f"({_describe(exc)})", transient=False, outcome_unknown=True)
     transient = getattr(exc, "transient", True) is not False
     return EmailSendError(f"e-mail backend error: {_describe(exc)}", transient=transient)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from datetime import timedelta
 
 import pytest
@@ -220,3 +221,18 @@ class StaleSendTests:
 
         (entry,) = [e for e in collect() if e.id == "notifications-stale-sends"]
         assert (entry.queue, entry.func) == ("email", "notifications.jobs.email.stale_sends_sweep_job")
+
+
+class CommandTests:
+    def test_send_test_email_sends_now_and_reports_the_servers_refusal(self, smtp):
+        from django.core.management import CommandError, call_command
+
+        out = io.StringIO()
+        call_command("send_test_email", "ops@acme.test", stdout=out)
+        assert "sent to ops@acme.test through smtp" in out.getvalue()
+        assert smtp.received[0].message["Subject"] == "Broxiva: test message"
+        smtp.handler.rcpt_replies["ghost@acme.test"] = "550 5.1.1 no such user"
+        with pytest.raises(CommandError, match="550 5.1.1 no such user"):
+            call_command("send_test_email", "ghost@acme.test")
+        with pytest.raises(CommandError, match="invalid e-mail address"):
+            call_command("send_test_email", "not-an-address")
