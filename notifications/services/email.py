@@ -242,6 +242,6 @@ def build_message(email: OutboundEmail) -> EmailMultiAlternatives:
 
 def fail_stale_emails(*, older_than: timedelta | None = None) -> int:
     """Fail e-mails left ``sending`` by a worker that died mid-conversation (never re-sent)."""
-    minutes = settings.NOTIFICATIONS_STALE_SENDING_MINUTES
-    return _sends.fail_stale(OutboundEmail, older_than=older_than or timedelta(minutes=minutes),
-                             what="the SMTP conversation")
+    if older_than is None:
+        older_than = timedelta(minutes=settings.NOTIFICATIONS_STALE_SENDING_MINUTES)
+    return _sends.fail_stale(OutboundEmail, older_than=older_than, what="the SMTP conversation")

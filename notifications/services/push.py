@@ -273,6 +273,6 @@ def _failed(delivery: PushDelivery, exc: PushSendError, *, final_attempt: bool, 
 
 def fail_stale_deliveries(*, older_than: timedelta | None = None) -> int:
     """Fail push deliveries left ``sending`` by a worker that died mid-request (never re-sent)."""
-    minutes = settings.NOTIFICATIONS_STALE_SENDING_MINUTES
-    return _sends.fail_stale(PushDelivery, older_than=older_than or timedelta(minutes=minutes),
-                             what="the request to the push service")
+    if older_than is None:
+        older_than = timedelta(minutes=settings.NOTIFICATIONS_STALE_SENDING_MINUTES)
+    return _sends.fail_stale(PushDelivery, older_than=older_than, what="the request to the push service")

@@ -8,6 +8,7 @@ arrived, before replying) and count DATA commands, so "sent once" is a fact abou
 
 from __future__ import annotations
 
+import asyncio
 import email
 import email.policy
 import socket
@@ -34,6 +35,9 @@ class Handler:
     data_replies: list[str] = field(default_factory=list)
     received: list[Received] = field(default_factory=list)
     data_commands: int = 0
+    # Set ``hold`` to keep every DATA waiting for its reply until it is set (a server that stalls
+    # after the body arrived: the moment a worker can die mid-conversation).
+    hold: threading.Event | None = None
 
     def __post_init__(self) -> None:
         self.lock = threading.Lock()
@@ -49,6 +53,8 @@ class Handler:
         with self.lock:
             self.data_commands += 1
             reply = self.data_replies.pop(0) if self.data_replies else None
+        while self.hold is not None and not self.hold.is_set():
+            await asyncio.sleep(0.05)
         if reply == DROP:
             server.transport.close()
             return "250 never seen"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 
 import pytest
 from django.db import transaction
@@ -92,3 +93,35 @@ def test_when_the_last_attempt_fails_the_row_ends_failed_not_queued(smtp, settin
     assert (email.status, email.attempts) == ("failed", 2)
     assert email.last_error == "452 4.3.1 still busy (no attempts left)"
     assert smtp.received == []
+
+
+def test_a_worker_killed_during_the_smtp_conversation_never_causes_a_second_send(smtp):
+    from datetime import timedelta
+
+    from notifications.services.email import fail_stale_emails
+    from tests.broxiva.ops_helpers import drained, kill_hard, start_fast_worker
+    from tests.workers import stop
+
+    smtp.handler.hold = threading.Event()  # the server takes the body, then stalls before replying
+    email_id = queue_email(to="ops@acme.test", subject="Once", text="x")
+    job_id = OutboundEmail.objects.get(pk=email_id).job_id
+    victim, _ = drained(start_fast_worker("email", scheduler=False, **smtp.settings()))
+    try:
+        wait_for(lambda: smtp.handler.data_commands == 1, timeout=30, what="the body to reach the server")
+    finally:
+        kill_hard(victim)
+    assert _status(email_id) == "sending"
+    smtp.handler.hold.set()
+    # Crash recovery retries the job (lease 1 + 2 s); the retry finds the row claimed and leaves it.
+    replacement, _ = drained(start_fast_worker("email", **smtp.settings()))
+    try:
+        wait_for(lambda: get_queue("email").fetch_job(job_id).get_status() == JobStatus.FINISHED, timeout=60,
+                 what="crash recovery to run the job again")
+    finally:
+        stop(replacement)
+    assert get_queue("email").fetch_job(job_id).return_value() == {"id": email_id, "status": "sending",
+                                                                    "skipped": True}
+    assert smtp.handler.data_commands == 1
+    assert fail_stale_emails(older_than=timedelta(0)) == 1
+    email = OutboundEmail.objects.get(pk=email_id)
+    assert email.status == "failed" and email.last_error.startswith("outcome unknown")
