@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -126,8 +125,7 @@ def queue_push(
     try:
         with transaction.atomic():
             deliveries = PushDelivery.objects.bulk_create([
-                PushDelivery(tenant_id=tenant_id, device_id=device_id, key=key, title=title, body=body, data=data,
-                             job_id=uuid.uuid4().hex)
+                PushDelivery(tenant_id=tenant_id, device_id=device_id, key=key, title=title, body=body, data=data)
                 for device_id in devices
             ])
             # Inside atomic(): one outbox INSERT for the batch, pushed (pipelined) after the commit.
