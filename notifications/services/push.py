@@ -203,7 +203,7 @@ class PushOutcome:
     reason: str = ""
 
     def as_dict(self) -> dict[str, Any]:
-        result: dict[str, Any] = {"id": self.id, "status": self.status}
+        result: dict[str, Any] = {"id": self.id, "status": str(self.status)}
         if self.skipped:
             result["skipped"] = True
         if self.device_deactivated:
