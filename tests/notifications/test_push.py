@@ -314,3 +314,34 @@ class FcmTests:
             push_send_job(delivery_id=delivery.pk)
         assert info.value.transient is False
         assert PushDelivery.objects.get().last_error == "FCM is not configured: set FCM_CREDENTIALS_FILE"
+
+
+class SecretTests:
+    def test_an_expired_bearer_token_is_dropped_and_fetched_again(self, acme, fcmsvc):
+        fcm_device(acme)
+        queue_push(tenant_id=acme.pk, user_ref="user-1", title="One", body="x", key="one")
+        queue_push(tenant_id=acme.pk, user_ref="user-1", title="Two", body="x", key="two")
+        one, two = PushDelivery.objects.order_by("id")
+        assert push_send_job(delivery_id=one.pk)["status"] == "sent"
+        fcmsvc.issued.clear()  # the server no longer accepts the token it issued (revoked, expired)
+        with pytest.raises(PushSendFailed) as info:
+            push_send(delivery_id=two.pk, final_attempt=False)
+        assert info.value.transient is True and "UNAUTHENTICATED" in str(info.value)
+        assert push_send(delivery_id=two.pk, final_attempt=False).status == "sent"
+        assert fcmsvc.token_requests == 2
+
+    def test_logs_and_rows_carry_no_key_token_or_endpoint_path(self, acme, pushsvc, fcmsvc, vapid, caplog):
+        webpush_device(pushsvc, acme, name="secret-capability-path")
+        fcm_device(acme)
+        pushsvc.replies["secret-capability-path"] = [Reply(503, b"down")]
+        queue_push(tenant_id=acme.pk, user_ref="user-1", title="Hi", body="x")
+        with caplog.at_level("DEBUG"):
+            for delivery in PushDelivery.objects.all():
+                try:
+                    push_send(delivery_id=delivery.pk, final_attempt=False)
+                except PushSendFailed:
+                    pass
+        text = caplog.text + " ".join(PushDelivery.objects.values_list("last_error", flat=True))
+        assert "127.0.0.1" in caplog.text  # the calls were logged, by origin
+        for secret in ("secret-capability-path", vapid.private_raw, *fcmsvc.issued, ANN_PHONE):
+            assert secret not in text
