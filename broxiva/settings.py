@@ -278,8 +278,48 @@ EMAIL_PORT = env_int("EMAIL_PORT", 25, minimum=1, maximum=65535)
 EMAIL_HOST_USER = env_str("EMAIL_HOST_USER")
 EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD")
 EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", False)  # implicit TLS (port 465); EMAIL_USE_TLS is STARTTLS
+if EMAIL_USE_TLS and EMAIL_USE_SSL:
+    raise ImproperlyConfigured("Set EMAIL_USE_TLS (STARTTLS) or EMAIL_USE_SSL (implicit TLS), not both.")
 EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10, minimum=1)
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Broxiva <noreply@localhost>")
+
+# --- Notifications: e-mail and push -----------------------------------------------------------
+# notifications/ (docs/notifications.md). E-mail uses the EMAIL_* settings above. Push channels
+# without their credentials fail each delivery with a "not configured" reason (no retry).
+
+# A row still "sending" after this long lost its worker mid-send: the sweep fails it (never re-sends).
+NOTIFICATIONS_STALE_SENDING_MINUTES = env_int("NOTIFICATIONS_STALE_SENDING_MINUTES", 10, minimum=2)
+# Web Push (RFC 8030/8291/8292): the VAPID private key as the raw URL-safe base64 that key
+# generators print (a secret: WEBPUSH_VAPID_PRIVATE_KEY_FILE works too), and the contact the push
+# services may use (mailto: or https:).
+WEBPUSH_VAPID_PRIVATE_KEY = env_str("WEBPUSH_VAPID_PRIVATE_KEY")
+WEBPUSH_VAPID_SUBJECT = env_str("WEBPUSH_VAPID_SUBJECT")
+if WEBPUSH_VAPID_PRIVATE_KEY:
+    import base64 as _base64
+    import binascii as _binascii
+
+    try:
+        _raw_key = _base64.urlsafe_b64decode(WEBPUSH_VAPID_PRIVATE_KEY + "=" * (-len(WEBPUSH_VAPID_PRIVATE_KEY) % 4))
+    except (ValueError, _binascii.Error):
+        _raw_key = b""
+    if len(_raw_key) != 32:
+        raise ImproperlyConfigured("WEBPUSH_VAPID_PRIVATE_KEY must be a raw P-256 private key in URL-safe base64 "
+                                   "(43 characters, as `vapid --gen` / web-push generate-vapid-keys print it).")
+    if not WEBPUSH_VAPID_SUBJECT.startswith(("mailto:", "https://")):
+        raise ImproperlyConfigured("WEBPUSH_VAPID_SUBJECT must be a mailto: or https:// contact when "
+                                   "WEBPUSH_VAPID_PRIVATE_KEY is set.")
+# Seconds a push service keeps an undelivered message (the TTL header).
+WEBPUSH_TTL = env_int("WEBPUSH_TTL", 24 * 3600, minimum=0, maximum=28 * 24 * 3600)
+WEBPUSH_TIMEOUT = env_float("WEBPUSH_TIMEOUT", 10.0, minimum=0.05)
+# FCM HTTP v1: the service account's JSON file (its private key signs the OAuth assertion), the
+# project (default: the service account's project_id), and FCM_URL to point at another server.
+FCM_CREDENTIALS_FILE = env_str("FCM_CREDENTIALS_FILE")
+FCM_PROJECT_ID = env_str("FCM_PROJECT_ID")
+FCM_URL = env_str("FCM_URL")
+if FCM_URL and not FCM_URL.startswith(("https://", "http://")):
+    raise ImproperlyConfigured("FCM_URL must be an http(s):// URL.")
+FCM_TIMEOUT = env_float("FCM_TIMEOUT", 10.0, minimum=0.05)
 
 # --- Logging ----------------------------------------------------------------------------------
 

@@ -3,3 +3,8 @@
 Callers use ``notifications.services.queue_email``, ``queue_push`` and ``publish_event``; each
 channel lives in its own module and is re-exported here.
 """
+
+from notifications.services.email import queue_email
+from notifications.services.push import queue_push, register_device
+
+__all__ = ["queue_email", "queue_push", "register_device"]
