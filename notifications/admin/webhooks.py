@@ -36,8 +36,18 @@ class WebhookEndpointAdmin(admin.ModelAdmin):
     search_fields = ("url", "description", "tenant__slug")
     # ``secret`` and ``previous_secret`` are not editable, so no form ever renders them; the page
     # shows only whether a rotation overlap is running.
-    fields = ("tenant", "url", "description", "event_types", "is_active", "disabled_reason", "disabled_at",
-              "signing", "created_at", "updated_at")
+    fields = (
+        "tenant",
+        "url",
+        "description",
+        "event_types",
+        "is_active",
+        "disabled_reason",
+        "disabled_at",
+        "signing",
+        "created_at",
+        "updated_at",
+    )
     readonly_fields = ("signing", "disabled_at", "created_at", "updated_at")
     actions = ["rotate_secret", "send_test_event"]
 
@@ -73,8 +83,16 @@ class WebhookEndpointAdmin(admin.ModelAdmin):
 class WebhookAttemptInline(_ReadOnly, admin.TabularInline):
     model = WebhookAttempt
     extra = 0
-    fields = ("number", "created_at", "succeeded", "deferred", "status_code", "duration_ms", "error",
-              "response_excerpt")
+    fields = (
+        "number",
+        "created_at",
+        "succeeded",
+        "deferred",
+        "status_code",
+        "duration_ms",
+        "error",
+        "response_excerpt",
+    )
     readonly_fields = fields
     ordering = ("id",)
 
@@ -93,13 +111,35 @@ class EventTypeFilter(admin.SimpleListFilter):
 
 @admin.register(WebhookDelivery)
 class WebhookDeliveryAdmin(_ReadOnly, admin.ModelAdmin):
-    list_display = ("id", "message_id", "event_type", "endpoint", "status", "attempts", "last_status_code",
-                    "next_attempt_at", "last_error", "created_at")
+    list_display = (
+        "id",
+        "message_id",
+        "event_type",
+        "endpoint",
+        "status",
+        "attempts",
+        "last_status_code",
+        "next_attempt_at",
+        "last_error",
+        "created_at",
+    )
     list_filter = ("status", EventTypeFilter, ("endpoint__tenant", admin.RelatedOnlyFieldListFilter))
     search_fields = ("=message__id", "endpoint__url")
     list_select_related = ("message", "endpoint__tenant")
-    fields = ("message", "endpoint", "resend_of", "status", "attempts", "deferrals", "next_attempt_at",
-              "last_status_code", "last_error", "delivered_at", "created_at", "updated_at")
+    fields = (
+        "message",
+        "endpoint",
+        "resend_of",
+        "status",
+        "attempts",
+        "deferrals",
+        "next_attempt_at",
+        "last_status_code",
+        "last_error",
+        "delivered_at",
+        "created_at",
+        "updated_at",
+    )
     readonly_fields = fields
     inlines = [WebhookAttemptInline]
     actions = ["resend"]

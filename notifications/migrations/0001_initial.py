@@ -8,113 +8,212 @@ import notifications.models.webhooks
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('broxiva', '0003_outboxjob'),
+        ("broxiva", "0003_outboxjob"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='WebhookEndpoint',
+            name="WebhookEndpoint",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('url', models.URLField(max_length=2000, validators=[notifications.models.webhooks.validate_endpoint_url])),
-                ('description', models.CharField(blank=True, max_length=200)),
-                ('secret', models.CharField(default=notifications.models.webhooks.new_secret, editable=False, max_length=100)),
-                ('previous_secret', models.CharField(blank=True, default='', editable=False, max_length=100)),
-                ('previous_secret_expires_at', models.DateTimeField(blank=True, editable=False, null=True)),
-                ('event_types', models.JSONField(blank=True, default=list)),
-                ('is_active', models.BooleanField(default=True)),
-                ('disabled_reason', models.CharField(blank=True, max_length=500)),
-                ('disabled_at', models.DateTimeField(blank=True, null=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('tenant', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='webhook_endpoints', to='broxiva.tenant')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "url",
+                    models.URLField(max_length=2000, validators=[notifications.models.webhooks.validate_endpoint_url]),
+                ),
+                ("description", models.CharField(blank=True, max_length=200)),
+                (
+                    "secret",
+                    models.CharField(default=notifications.models.webhooks.new_secret, editable=False, max_length=100),
+                ),
+                ("previous_secret", models.CharField(blank=True, default="", editable=False, max_length=100)),
+                ("previous_secret_expires_at", models.DateTimeField(blank=True, editable=False, null=True)),
+                ("event_types", models.JSONField(blank=True, default=list)),
+                ("is_active", models.BooleanField(default=True)),
+                ("disabled_reason", models.CharField(blank=True, max_length=500)),
+                ("disabled_at", models.DateTimeField(blank=True, null=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "tenant",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="webhook_endpoints",
+                        to="broxiva.tenant",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['tenant_id', 'id'],
+                "ordering": ["tenant_id", "id"],
             },
         ),
         migrations.CreateModel(
-            name='WebhookMessage',
+            name="WebhookMessage",
             fields=[
-                ('id', models.CharField(default=notifications.models.webhooks.new_message_id, editable=False, max_length=40, primary_key=True, serialize=False)),
-                ('event_type', models.CharField(max_length=100)),
-                ('payload', models.JSONField()),
-                ('key', models.CharField(blank=True, max_length=200, null=True)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('tenant', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='webhook_messages', to='broxiva.tenant')),
+                (
+                    "id",
+                    models.CharField(
+                        default=notifications.models.webhooks.new_message_id,
+                        editable=False,
+                        max_length=40,
+                        primary_key=True,
+                        serialize=False,
+                    ),
+                ),
+                ("event_type", models.CharField(max_length=100)),
+                ("payload", models.JSONField()),
+                ("key", models.CharField(blank=True, max_length=200, null=True)),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "tenant",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="webhook_messages",
+                        to="broxiva.tenant",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at'],
+                "ordering": ["-created_at"],
             },
         ),
         migrations.CreateModel(
-            name='WebhookDelivery',
+            name="WebhookDelivery",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('status', models.CharField(choices=[('pending', 'Pending'), ('sending', 'Sending'), ('succeeded', 'Succeeded'), ('failed', 'Failed')], default='pending', max_length=10)),
-                ('attempts', models.PositiveIntegerField(default=0, help_text='Tries that counted (deferred ones do not).')),
-                ('deferrals', models.PositiveIntegerField(default=0, help_text='Tries answered 429/503 with Retry-After.')),
-                ('next_attempt_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('claimed_at', models.DateTimeField(blank=True, null=True)),
-                ('last_status_code', models.PositiveIntegerField(blank=True, null=True)),
-                ('last_error', models.TextField(blank=True)),
-                ('delivered_at', models.DateTimeField(blank=True, null=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('resend_of', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='resends', to='notifications.webhookdelivery')),
-                ('endpoint', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='deliveries', to='notifications.webhookendpoint')),
-                ('message', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='deliveries', to='notifications.webhookmessage')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("pending", "Pending"),
+                            ("sending", "Sending"),
+                            ("succeeded", "Succeeded"),
+                            ("failed", "Failed"),
+                        ],
+                        default="pending",
+                        max_length=10,
+                    ),
+                ),
+                (
+                    "attempts",
+                    models.PositiveIntegerField(default=0, help_text="Tries that counted (deferred ones do not)."),
+                ),
+                (
+                    "deferrals",
+                    models.PositiveIntegerField(default=0, help_text="Tries answered 429/503 with Retry-After."),
+                ),
+                ("next_attempt_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("claimed_at", models.DateTimeField(blank=True, null=True)),
+                ("last_status_code", models.PositiveIntegerField(blank=True, null=True)),
+                ("last_error", models.TextField(blank=True)),
+                ("delivered_at", models.DateTimeField(blank=True, null=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "resend_of",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="resends",
+                        to="notifications.webhookdelivery",
+                    ),
+                ),
+                (
+                    "endpoint",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="deliveries",
+                        to="notifications.webhookendpoint",
+                    ),
+                ),
+                (
+                    "message",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="deliveries",
+                        to="notifications.webhookmessage",
+                    ),
+                ),
             ],
             options={
-                'verbose_name_plural': 'webhook deliveries',
-                'ordering': ['-created_at'],
+                "verbose_name_plural": "webhook deliveries",
+                "ordering": ["-created_at"],
             },
         ),
         migrations.CreateModel(
-            name='WebhookAttempt',
+            name="WebhookAttempt",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('number', models.PositiveIntegerField(help_text="The delivery's attempt count when this try was made (1-based).")),
-                ('succeeded', models.BooleanField(default=False)),
-                ('deferred', models.BooleanField(default=False, help_text='429/503 with Retry-After: no attempt spent.')),
-                ('status_code', models.PositiveIntegerField(blank=True, null=True)),
-                ('duration_ms', models.PositiveIntegerField(default=0)),
-                ('response_excerpt', models.TextField(blank=True, help_text='At most 1 KB, secrets and signatures stripped.')),
-                ('error', models.TextField(blank=True)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('delivery', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='attempt_rows', to='notifications.webhookdelivery')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "number",
+                    models.PositiveIntegerField(
+                        help_text="The delivery's attempt count when this try was made (1-based)."
+                    ),
+                ),
+                ("succeeded", models.BooleanField(default=False)),
+                (
+                    "deferred",
+                    models.BooleanField(default=False, help_text="429/503 with Retry-After: no attempt spent."),
+                ),
+                ("status_code", models.PositiveIntegerField(blank=True, null=True)),
+                ("duration_ms", models.PositiveIntegerField(default=0)),
+                (
+                    "response_excerpt",
+                    models.TextField(blank=True, help_text="At most 1 KB, secrets and signatures stripped."),
+                ),
+                ("error", models.TextField(blank=True)),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "delivery",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="attempt_rows",
+                        to="notifications.webhookdelivery",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['delivery_id', 'id'],
-                'indexes': [models.Index(fields=['delivery', 'created_at'], name='notificatio_deliver_855951_idx')],
+                "ordering": ["delivery_id", "id"],
+                "indexes": [models.Index(fields=["delivery", "created_at"], name="notificatio_deliver_855951_idx")],
             },
         ),
         migrations.AddIndex(
-            model_name='webhookmessage',
-            index=models.Index(fields=['event_type'], name='notificatio_event_t_e58deb_idx'),
+            model_name="webhookmessage",
+            index=models.Index(fields=["event_type"], name="notificatio_event_t_e58deb_idx"),
         ),
         migrations.AddConstraint(
-            model_name='webhookmessage',
-            constraint=models.UniqueConstraint(condition=models.Q(('key__isnull', False)), fields=('tenant', 'key'), name='webhook_message_key_per_tenant'),
+            model_name="webhookmessage",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("key__isnull", False)),
+                fields=("tenant", "key"),
+                name="webhook_message_key_per_tenant",
+            ),
         ),
         migrations.AddIndex(
-            model_name='webhookdelivery',
-            index=models.Index(condition=models.Q(('status', 'pending')), fields=['next_attempt_at'], name='webhook_delivery_due'),
+            model_name="webhookdelivery",
+            index=models.Index(
+                condition=models.Q(("status", "pending")), fields=["next_attempt_at"], name="webhook_delivery_due"
+            ),
         ),
         migrations.AddIndex(
-            model_name='webhookdelivery',
-            index=models.Index(condition=models.Q(('status', 'sending')), fields=['claimed_at'], name='webhook_delivery_sending'),
+            model_name="webhookdelivery",
+            index=models.Index(
+                condition=models.Q(("status", "sending")), fields=["claimed_at"], name="webhook_delivery_sending"
+            ),
         ),
         migrations.AddIndex(
-            model_name='webhookdelivery',
-            index=models.Index(fields=['endpoint', 'status'], name='notificatio_endpoin_8f3414_idx'),
+            model_name="webhookdelivery",
+            index=models.Index(fields=["endpoint", "status"], name="notificatio_endpoin_8f3414_idx"),
         ),
         migrations.AddConstraint(
-            model_name='webhookdelivery',
-            constraint=models.UniqueConstraint(condition=models.Q(('resend_of__isnull', True)), fields=('message', 'endpoint'), name='webhook_delivery_once_per_endpoint'),
+            model_name="webhookdelivery",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("resend_of__isnull", True)),
+                fields=("message", "endpoint"),
+                name="webhook_delivery_once_per_endpoint",
+            ),
         ),
     ]

@@ -123,8 +123,9 @@ class WebhookMessage(models.Model):
     class Meta:
         ordering = ["-created_at"]
         constraints = [
-            models.UniqueConstraint(fields=["tenant", "key"], condition=Q(key__isnull=False),
-                                    name="webhook_message_key_per_tenant"),
+            models.UniqueConstraint(
+                fields=["tenant", "key"], condition=Q(key__isnull=False), name="webhook_message_key_per_tenant"
+            ),
         ]
         indexes = [models.Index(fields=["event_type"])]
 
@@ -161,8 +162,11 @@ class WebhookDelivery(models.Model):
         ordering = ["-created_at"]
         verbose_name_plural = "webhook deliveries"
         constraints = [
-            models.UniqueConstraint(fields=["message", "endpoint"], condition=Q(resend_of__isnull=True),
-                                    name="webhook_delivery_once_per_endpoint"),
+            models.UniqueConstraint(
+                fields=["message", "endpoint"],
+                condition=Q(resend_of__isnull=True),
+                name="webhook_delivery_once_per_endpoint",
+            ),
         ]
         indexes = [
             # The dispatcher's claim: due pending rows, oldest first.

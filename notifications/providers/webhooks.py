@@ -84,8 +84,15 @@ def send(*, url: str, msg_id: str, body: bytes, secrets: list[str], timeout: flo
     timeout = settings.WEBHOOK_TIMEOUT if timeout is None else timeout
     started = time.monotonic()
     try:
-        response = http.post(url, data=body, headers=headers(secrets=secrets, msg_id=msg_id, body=body),
-                             untrusted=True, timeout=timeout, max_bytes=1024 * 1024, max_redirects=0)
+        response = http.post(
+            url,
+            data=body,
+            headers=headers(secrets=secrets, msg_id=msg_id, body=body),
+            untrusted=True,
+            timeout=timeout,
+            max_bytes=1024 * 1024,
+            max_redirects=0,
+        )
     except http.HttpError as exc:
         # The kernel's messages name the host and the reason, never the query string.
         # A refused destination or a malformed URL will not get better by waiting; a timeout, a

@@ -206,10 +206,15 @@ def record(results: list[tuple[WebhookDelivery, wire.Outcome]], *, totals: Dispa
             _apply(row, outcome, now=now, delays=delays, max_attempts=max_attempts, totals=totals)
             attempts.append(
                 WebhookAttempt(
-                    delivery=row, number=row.attempts if outcome.kind != "deferred" else row.attempts + 1,
-                    succeeded=outcome.kind == "succeeded", deferred=outcome.kind == "deferred",
-                    status_code=outcome.status_code, duration_ms=outcome.duration_ms,
-                    response_excerpt=outcome.excerpt, error=outcome.error, created_at=now,
+                    delivery=row,
+                    number=row.attempts if outcome.kind != "deferred" else row.attempts + 1,
+                    succeeded=outcome.kind == "succeeded",
+                    deferred=outcome.kind == "deferred",
+                    status_code=outcome.status_code,
+                    duration_ms=outcome.duration_ms,
+                    response_excerpt=outcome.excerpt,
+                    error=outcome.error,
+                    created_at=now,
                 )
             )
             if outcome.kind == "gone":
@@ -220,8 +225,17 @@ def record(results: list[tuple[WebhookDelivery, wire.Outcome]], *, totals: Dispa
         WebhookAttempt.objects.bulk_create(attempts)
         WebhookDelivery.objects.bulk_update(
             rows,
-            ["status", "attempts", "deferrals", "next_attempt_at", "claimed_at", "last_status_code", "last_error",
-             "delivered_at", "updated_at"],
+            [
+                "status",
+                "attempts",
+                "deferrals",
+                "next_attempt_at",
+                "claimed_at",
+                "last_status_code",
+                "last_error",
+                "delivered_at",
+                "updated_at",
+            ],
         )
         for endpoint_id, reason in gone.items():
             if WebhookEndpoint.objects.filter(id=endpoint_id, is_active=True).update(
@@ -232,8 +246,15 @@ def record(results: list[tuple[WebhookDelivery, wire.Outcome]], *, totals: Dispa
     return retries
 
 
-def _apply(row: WebhookDelivery, outcome: wire.Outcome, *, now: datetime, delays: list[int], max_attempts: int,
-           totals: DispatchResult) -> None:
+def _apply(
+    row: WebhookDelivery,
+    outcome: wire.Outcome,
+    *,
+    now: datetime,
+    delays: list[int],
+    max_attempts: int,
+    totals: DispatchResult,
+) -> None:
     row.claimed_at = None
     row.updated_at = now
     row.last_status_code = outcome.status_code
@@ -245,9 +266,12 @@ def _apply(row: WebhookDelivery, outcome: wire.Outcome, *, now: datetime, delays
             row.last_error = outcome.error
             totals.deferred += 1
             return
-        outcome = wire.Outcome("failed", status_code=outcome.status_code,
-                               error=f"{outcome.error}; deferred {row.deferrals - 1} times, giving up",
-                               transient=False)
+        outcome = wire.Outcome(
+            "failed",
+            status_code=outcome.status_code,
+            error=f"{outcome.error}; deferred {row.deferrals - 1} times, giving up",
+            transient=False,
+        )
     if outcome.kind != "deferred":
         row.attempts += 1
     if outcome.kind == "succeeded":
@@ -281,8 +305,12 @@ def _fail_inactive(rows: list[WebhookDelivery], totals: DispatchResult) -> list[
 # --- The loop ----------------------------------------------------------------------------------
 
 
-def dispatch(*, budget_seconds: float | None = None, concurrency: int | None = None,
-             on_retry: Callable[[list[datetime]], None] | None = None) -> DispatchResult:
+def dispatch(
+    *,
+    budget_seconds: float | None = None,
+    concurrency: int | None = None,
+    on_retry: Callable[[list[datetime]], None] | None = None,
+) -> DispatchResult:
     """Deliver due webhooks until none is due or ``budget_seconds`` is spent; return the counts.
 
     Keeps up to ``concurrency`` sends in flight, claiming more as threads free up, and records
@@ -332,7 +360,12 @@ def dispatch(*, budget_seconds: float | None = None, concurrency: int | None = N
                 drained = drained and bool(inflight)  # new retries may be due: look again once idle
     logger.info(
         "webhook dispatch claimed=%d succeeded=%d retrying=%d deferred=%d failed=%d recovered=%d",
-        totals.claimed, totals.succeeded, totals.retrying, totals.deferred, totals.failed, totals.recovered,
+        totals.claimed,
+        totals.succeeded,
+        totals.retrying,
+        totals.deferred,
+        totals.failed,
+        totals.recovered,
     )
     return totals
 

@@ -46,7 +46,11 @@ def _check(*, tenant_id: int, event_type: str, payload: Any, key: str | None) ->
         raise ValueError(f"payload must be JSON-serialisable: {exc}") from None
     if key is not None and (not isinstance(key, str) or not key.strip() or len(key) > 200):
         raise ValueError("key must be a non-empty string of at most 200 characters")
-    if isinstance(tenant_id, bool) or not isinstance(tenant_id, int) or not Tenant.objects.filter(id=tenant_id).exists():
+    if (
+        isinstance(tenant_id, bool)
+        or not isinstance(tenant_id, int)
+        or not Tenant.objects.filter(id=tenant_id).exists()
+    ):
         raise ValueError(f"no tenant with id {tenant_id!r}")
 
 
@@ -66,31 +70,42 @@ def publish_event(*, tenant_id: int, event_type: str, payload: dict[str, Any], k
                 return existing
         try:
             with transaction.atomic():
-                message = WebhookMessage.objects.create(tenant_id=tenant_id, event_type=event_type, payload=payload,
-                                                        key=key)
+                message = WebhookMessage.objects.create(
+                    tenant_id=tenant_id, event_type=event_type, payload=payload, key=key
+                )
         except IntegrityError:
             if key is None:
                 raise
             # Another caller stored the same key between our read and our insert.
             return WebhookMessage.objects.values_list("id", flat=True).get(tenant_id=tenant_id, key=key)
         endpoints = [
-            e for e in WebhookEndpoint.objects.filter(tenant_id=tenant_id, is_active=True) if e.subscribes_to(event_type)
+            e
+            for e in WebhookEndpoint.objects.filter(tenant_id=tenant_id, is_active=True)
+            if e.subscribes_to(event_type)
         ]
         _deliver(message, endpoints)
-    logger.info("webhook event published msg=%s type=%s tenant=%s endpoints=%d", message.id, event_type, tenant_id,
-                len(endpoints))
+    logger.info(
+        "webhook event published msg=%s type=%s tenant=%s endpoints=%d",
+        message.id,
+        event_type,
+        tenant_id,
+        len(endpoints),
+    )
     return message.id
 
 
-def _deliver(message: WebhookMessage, endpoints: list[WebhookEndpoint],
-             resend_of: dict[int, int] | None = None) -> list[WebhookDelivery]:
+def _deliver(
+    message: WebhookMessage, endpoints: list[WebhookEndpoint], resend_of: dict[int, int] | None = None
+) -> list[WebhookDelivery]:
     if not endpoints:
         return []
     now = timezone.now()
-    created = WebhookDelivery.objects.bulk_create([
-        WebhookDelivery(message=message, endpoint=e, next_attempt_at=now, resend_of_id=(resend_of or {}).get(e.id))
-        for e in endpoints
-    ])
+    created = WebhookDelivery.objects.bulk_create(
+        [
+            WebhookDelivery(message=message, endpoint=e, next_attempt_at=now, resend_of_id=(resend_of or {}).get(e.id))
+            for e in endpoints
+        ]
+    )
     transaction.on_commit(request_dispatch)
     return created
 
@@ -102,8 +117,13 @@ def send_test_event(*, endpoint_id: int) -> str:
         if not endpoint.is_active:
             raise ValueError(f"endpoint {endpoint_id} is disabled: {endpoint.disabled_reason or 'no reason recorded'}")
         message = WebhookMessage.objects.create(
-            tenant_id=endpoint.tenant_id, event_type=TEST_EVENT_TYPE,
-            payload={"type": TEST_EVENT_TYPE, "timestamp": timezone.now().isoformat(), "data": {"endpoint_id": endpoint.id}},
+            tenant_id=endpoint.tenant_id,
+            event_type=TEST_EVENT_TYPE,
+            payload={
+                "type": TEST_EVENT_TYPE,
+                "timestamp": timezone.now().isoformat(),
+                "data": {"endpoint_id": endpoint.id},
+            },
         )
         _deliver(message, [endpoint])
     return message.id
@@ -180,8 +200,9 @@ def schedule_dispatch(times: list[datetime]) -> None:
         for when in retry_kick_times(times):
             queue.enqueue_at(when, DISPATCH_JOB, **options)
     except Exception as exc:
-        logger.warning("webhook retry dispatch not scheduled (%s); the periodic dispatch will retry",
-                       exc.__class__.__name__)
+        logger.warning(
+            "webhook retry dispatch not scheduled (%s); the periodic dispatch will retry", exc.__class__.__name__
+        )
 
 
 # --- Disabling endpoints that only fail --------------------------------------------------------
@@ -236,13 +257,22 @@ def _disable_and_tell(endpoint_id: int, *, now: datetime, days: int, began: date
             from notifications.services.email import queue_email
 
             queue_email(
-                to=tenant.contact_email, template=DISABLED_TEMPLATE, tenant_id=tenant.id,
+                to=tenant.contact_email,
+                template=DISABLED_TEMPLATE,
+                tenant_id=tenant.id,
                 key=f"webhook-endpoint-disabled:{endpoint.id}:{int(now.timestamp())}",
-                context={"tenant_name": tenant.name, "endpoint_id": endpoint.id, "url": safe_url(endpoint.url),
-                         "description": endpoint.description, "reason": reason, "days": days},
+                context={
+                    "tenant_name": tenant.name,
+                    "endpoint_id": endpoint.id,
+                    "url": safe_url(endpoint.url),
+                    "description": endpoint.description,
+                    "reason": reason,
+                    "days": days,
+                },
             )
         else:
-            logger.warning("webhook endpoint disabled but tenant %s has no contact_email endpoint=%s", tenant.slug,
-                           endpoint.id)
+            logger.warning(
+                "webhook endpoint disabled but tenant %s has no contact_email endpoint=%s", tenant.slug, endpoint.id
+            )
     logger.warning("webhook endpoint disabled endpoint=%s tenant=%s reason=%s", endpoint_id, tenant.slug, reason)
     return True

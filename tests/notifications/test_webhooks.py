@@ -80,15 +80,18 @@ class PublishTests:
         assert first == again != other
         assert WebhookDelivery.objects.filter(message_id=first).count() == 1
 
-    @pytest.mark.parametrize("fields, problem", [
-        ({"event_type": ""}, "event_type"),
-        ({"event_type": "order created"}, "event_type"),
-        ({"payload": [1, 2]}, "JSON object"),
-        ({"payload": {"when": timezone}}, "JSON-serialisable"),
-        ({"payload": {"x": float("nan")}}, "JSON-serialisable"),
-        ({"key": ""}, "key"),
-        ({"tenant_id": 999_999}, "no tenant"),
-    ])
+    @pytest.mark.parametrize(
+        "fields, problem",
+        [
+            ({"event_type": ""}, "event_type"),
+            ({"event_type": "order created"}, "event_type"),
+            ({"payload": [1, 2]}, "JSON object"),
+            ({"payload": {"when": timezone}}, "JSON-serialisable"),
+            ({"payload": {"x": float("nan")}}, "JSON-serialisable"),
+            ({"key": ""}, "key"),
+            ({"tenant_id": 999_999}, "no tenant"),
+        ],
+    )
     def test_it_refuses_bad_input_before_storing_anything(self, acme, fields, problem):
         endpoint(acme, "https://hooks.acme.test/all")
         args = {"tenant_id": acme.id, "event_type": "order.created", "payload": {"id": 1}, **fields}
@@ -110,15 +113,18 @@ class PublishTests:
         assert job.func_name == "notifications.jobs.webhooks.webhook_dispatch_job"
         assert job.args == () and job.kwargs == {}
 
-    @pytest.mark.parametrize("url, problem", [
-        ("ftp://hooks.acme.test/x", "https:// or http://"),
-        ("https:///path", "host"),
-        ("https://user:pw@hooks.acme.test/x", "credentials"),
-        ("http://127.0.0.1:8080/x", "loopback"),
-        ("http://169.254.169.254/latest/meta-data", "link-local"),
-        ("http://10.1.2.3/x", "private"),
-        ("http://[::1]/x", "loopback"),
-    ])
+    @pytest.mark.parametrize(
+        "url, problem",
+        [
+            ("ftp://hooks.acme.test/x", "https:// or http://"),
+            ("https:///path", "host"),
+            ("https://user:pw@hooks.acme.test/x", "credentials"),
+            ("http://127.0.0.1:8080/x", "loopback"),
+            ("http://169.254.169.254/latest/meta-data", "link-local"),
+            ("http://10.1.2.3/x", "private"),
+            ("http://[::1]/x", "loopback"),
+        ],
+    )
     def test_an_endpoint_url_is_checked_when_it_is_created(self, acme, url, problem):
         with pytest.raises(ValidationError, match=problem):
             endpoint(acme, url)
@@ -150,7 +156,12 @@ class DeliveryTests:
         delivery = WebhookDelivery.objects.get()
         assert (delivery.status, delivery.attempts, delivery.last_status_code) == ("succeeded", 1, 200)
         (attempt,) = delivery.attempt_rows.all()
-        assert (attempt.number, attempt.succeeded, attempt.status_code, attempt.response_excerpt) == (1, True, 200, "ok")
+        assert (attempt.number, attempt.succeeded, attempt.status_code, attempt.response_excerpt) == (
+            1,
+            True,
+            200,
+            "ok",
+        )
 
     def test_during_a_rotation_both_secrets_sign_and_each_verifies(self, acme, allow_loopback, receiver):
         e = endpoint(acme, receiver.url())
@@ -221,8 +232,9 @@ class DeliveryTests:
             # Published afterwards: no delivery. Queued before the 410: failed without a try.
             publish_event(tenant_id=acme.id, event_type="a.b", payload={})
             assert WebhookDelivery.objects.count() == 1
-            WebhookDelivery.objects.create(message=WebhookMessage.objects.create(
-                tenant=acme, event_type="a.b", payload={}), endpoint=e)
+            WebhookDelivery.objects.create(
+                message=WebhookMessage.objects.create(tenant=acme, event_type="a.b", payload={}), endpoint=e
+            )
             deliver()
         assert receiver.count == 1
         late = WebhookDelivery.objects.exclude(id=delivery.id).get()
@@ -231,8 +243,9 @@ class DeliveryTests:
     @pytest.mark.parametrize("status", [429, 503])
     def test_retry_after_defers_without_spending_an_attempt(self, acme, allow_loopback, settings, status):
         settings.WEBHOOK_RETRY_AFTER_MAX = 600
-        with Receiver(script=[(status, {"Retry-After": "120"}, b"slow down"), (status, {"Retry-After": "86400"}, b""),
-                              OK]) as receiver:
+        with Receiver(
+            script=[(status, {"Retry-After": "120"}, b"slow down"), (status, {"Retry-After": "86400"}, b""), OK]
+        ) as receiver:
             endpoint(acme, receiver.url())
             publish_event(tenant_id=acme.id, event_type="a.b", payload={})
             delivery = WebhookDelivery.objects.get()
