@@ -335,7 +335,7 @@ WEBHOOK_RETRY_AFTER_MAX = env_int("WEBHOOK_RETRY_AFTER_MAX", 3600, minimum=1)
 WEBHOOK_MAX_DEFERRALS = env_int("WEBHOOK_MAX_DEFERRALS", 50, minimum=1)
 # Concurrency of one dispatch job: sends in flight at once (threads), and rows claimed per round.
 # Threads only make HTTP calls; the job's one database connection claims and records in bulk.
-WEBHOOK_CONCURRENCY = env_int("WEBHOOK_CONCURRENCY", 64, minimum=1, maximum=512)
+WEBHOOK_CONCURRENCY = env_int("WEBHOOK_CONCURRENCY", 128, minimum=1, maximum=512)
 WEBHOOK_BATCH_SIZE = env_int("WEBHOOK_BATCH_SIZE", 256, minimum=1, maximum=5000)
 
 # --- FX ---------------------------------------------------------------------------------------

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from broxiva.queues import policy
@@ -223,20 +223,7 @@ def record(results: list[tuple[WebhookDelivery, wire.Outcome]], *, totals: Dispa
                 retries.append(row.next_attempt_at)
             rows.append(row)
         WebhookAttempt.objects.bulk_create(attempts)
-        WebhookDelivery.objects.bulk_update(
-            rows,
-            [
-                "status",
-                "attempts",
-                "deferrals",
-                "next_attempt_at",
-                "claimed_at",
-                "last_status_code",
-                "last_error",
-                "delivered_at",
-                "updated_at",
-            ],
-        )
+        _write(rows)
         for endpoint_id, reason in gone.items():
             if WebhookEndpoint.objects.filter(id=endpoint_id, is_active=True).update(
                 is_active=False, disabled_reason=reason, disabled_at=now, updated_at=now
@@ -244,6 +231,38 @@ def record(results: list[tuple[WebhookDelivery, wire.Outcome]], *, totals: Dispa
                 totals.endpoints_disabled.append(endpoint_id)
                 logger.warning("webhook endpoint disabled endpoint=%s reason=410", endpoint_id)
     return retries
+
+
+_FIELDS = ("status", "attempts", "deferrals", "next_attempt_at", "last_status_code", "last_error", "delivered_at")
+_CASTS = ("varchar", "integer", "integer", "timestamptz", "integer", "text", "timestamptz")
+
+
+def _write(rows: list[WebhookDelivery]) -> None:
+    """Write the recorded state of ``rows`` (claim released) in one statement.
+
+    Django's ``bulk_update`` builds a ``CASE WHEN`` per row and field in Python: measured at more
+    than half the dispatcher's CPU at a few hundred deliveries a second (bench_notifications).
+    PostgreSQL gets one ``UPDATE … FROM (VALUES …)``; other databases (the embedded SQLite) the
+    ORM's bulk_update.
+    """
+    if not rows:
+        return
+    if connection.vendor != "postgresql":
+        WebhookDelivery.objects.bulk_update(rows, [*_FIELDS, "claimed_at", "updated_at"])
+        return
+    table = WebhookDelivery._meta.db_table
+    row_sql = "(%s::bigint, " + ", ".join(f"%s::{cast}" for cast in _CASTS) + ")"
+    params: list[object] = []
+    for row in rows:
+        params.append(row.id)
+        params.extend(getattr(row, name) for name in _FIELDS)
+    assignments = ", ".join(f"{name} = v.{name}" for name in _FIELDS)
+    sql = (
+        f"UPDATE {table} AS d SET {assignments}, claimed_at = NULL, updated_at = %s "  # noqa: S608 -- names are ours
+        f"FROM (VALUES {', '.join([row_sql] * len(rows))}) AS v(id, {', '.join(_FIELDS)}) WHERE d.id = v.id"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [rows[0].updated_at, *params])
 
 
 def _apply(

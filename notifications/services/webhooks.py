@@ -197,6 +197,8 @@ def schedule_dispatch(times: list[datetime]) -> None:
     try:
         queue = get_queue(QUEUE)
         options = job_options(QUEUE)
+        # enqueue_at() reads RQ's job options under their enqueue() names (job_timeout, not timeout).
+        options["job_timeout"] = options.pop("timeout")
         for when in retry_kick_times(times):
             queue.enqueue_at(when, DISPATCH_JOB, **options)
     except Exception as exc:

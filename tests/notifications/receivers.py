@@ -21,6 +21,12 @@ Answer = tuple[int, dict[str, str], bytes]
 OK: Answer = (200, {}, b"ok")
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    # listen() backlog: the default 5 drops connections when a dispatcher opens dozens at once.
+    request_queue_size = 512
+
+
 @dataclass
 class Received:
     path: str
@@ -64,9 +70,7 @@ class Receiver:
             def log_message(self, format: str, *args: object) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer((self.host, 0), Handler)
-        self.server.daemon_threads = True
-        self.server.request_queue_size = 256
+        self.server = _Server((self.host, 0), Handler)
         self.port = self.server.server_address[1]
         self._thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
         self._thread.start()

@@ -7,6 +7,7 @@ verify with ``standardwebhooks``); test_webhook_worker.py runs it in real worker
 from __future__ import annotations
 
 import json
+import logging
 from datetime import timedelta
 
 import pytest
@@ -311,6 +312,28 @@ class DeliveryTests:
         assert len(attempt.response_excerpt.encode()) <= 1024
         assert secret not in attempt.response_excerpt and secret[6:] not in attempt.response_excerpt
         assert "v1," not in attempt.response_excerpt and "xxxx" in attempt.response_excerpt
+
+
+@pytest.mark.django_db
+class SecretHygieneTests:
+    def test_no_secret_or_signature_reaches_the_logs(self, acme, allow_loopback, settings, caplog):
+        settings.QUEUE_OVERRIDES = {"webhook-delivery": {"backoff_base": 0}}
+        caplog.set_level(logging.DEBUG)
+        with Receiver(script=[(500, {}, b"no"), (429, {"Retry-After": "0"}, b""), OK]) as receiver:
+            e = endpoint(acme, receiver.url("/hook?token=abc"))
+            rotate_endpoint_secret(e.id)
+            e.refresh_from_db()
+            publish_event(tenant_id=acme.id, event_type="a.b", payload={})
+            deliver()
+        assert receiver.count == 3
+        text = "\n".join(record.getMessage() for record in caplog.records)
+        assert "http POST http://127.0.0.1" in text  # the sends were logged...
+        for secret in (e.secret, e.previous_secret):
+            assert secret not in text and secret[6:] not in text  # ...without secrets,
+        for got in receiver.received:
+            for signature in got.headers["webhook-signature"].split(" "):
+                assert signature[3:] not in text  # signatures
+        assert "token=abc" not in text  # or the query string
 
 
 # --- The destination guard -------------------------------------------------------------------------
