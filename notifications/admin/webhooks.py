@@ -51,6 +51,11 @@ class WebhookEndpointAdmin(admin.ModelAdmin):
     readonly_fields = ("signing", "disabled_at", "created_at", "updated_at")
     actions = ["rotate_secret", "send_test_event"]
 
+    def formfield_for_dbfield(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        if db_field.name == "url":
+            kwargs["assume_scheme"] = "https"  # a URL typed without a scheme is an https one
+        return super().formfield_for_dbfield(db_field, request, **kwargs)
+
     @admin.display(description="secret")
     def signing(self, obj: WebhookEndpoint) -> str:
         if not obj.pk:
