@@ -191,16 +191,25 @@ def clear_dispatch_flag() -> None:
 
 
 def schedule_dispatch(times: list[datetime]) -> None:
-    """Schedule a dispatch job at each distinct second of ``times`` (deliveries' retry times)."""
+    """Schedule one dispatch job at each distinct second of ``times`` (deliveries' retry times).
+
+    A flag per second (``webhook:dispatch-at:<epoch>``) keeps the dispatcher's many bulk
+    recordings, and several dispatchers, from scheduling the same second twice.
+    """
     from broxiva.queues import get_queue, job_options
 
     try:
+        client = get_redis()
         queue = get_queue(QUEUE)
         options = job_options(QUEUE)
         # enqueue_at() reads RQ's job options under their enqueue() names (job_timeout, not timeout).
         options["job_timeout"] = options.pop("timeout")
+        now = timezone.now().timestamp()
         for when in retry_kick_times(times):
-            queue.enqueue_at(when, DISPATCH_JOB, **options)
+            second = int(when.timestamp())
+            flag = build_key("webhook", "dispatch-at", second)
+            if client.set(flag, "1", nx=True, ex=max(60, int(second - now) + 60)):
+                queue.enqueue_at(when, DISPATCH_JOB, **options)
     except Exception as exc:
         logger.warning(
             "webhook retry dispatch not scheduled (%s); the periodic dispatch will retry", exc.__class__.__name__

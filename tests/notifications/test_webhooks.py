@@ -425,3 +425,22 @@ class ClaimTests:
         assert WebhookDelivery.objects.get(id=again).resend_of_id == original.id
         assert [r.headers["webhook-id"] for r in receiver.received] == [msg_id, msg_id]
         assert all(r.verified_by for r in receiver.received)
+
+
+@pytest.mark.django_db
+class RetrySchedulingTests:
+    def test_one_dispatch_is_scheduled_per_retry_second(self):
+        from broxiva.queues import get_queue
+        from notifications.services.webhooks import schedule_dispatch
+
+        now = timezone.now().replace(microsecond=0)
+        schedule_dispatch([now + timedelta(seconds=5, milliseconds=100), now + timedelta(seconds=5, milliseconds=600)])
+        schedule_dispatch([now + timedelta(seconds=5, milliseconds=300), now + timedelta(seconds=300)])
+        registry = get_queue("webhook-delivery").scheduled_job_registry
+        jobs = [get_queue("webhook-delivery").fetch_job(i) for i in registry.get_job_ids()]
+        assert sorted(registry.get_scheduled_time(j).timestamp() for j in jobs) == [
+            (now + timedelta(seconds=6)).timestamp(),  # rounded up: never before the retry is due
+            (now + timedelta(seconds=300)).timestamp(),
+        ]
+        assert all(j.func_name == "notifications.jobs.webhooks.webhook_dispatch_job" and j.kwargs == {} for j in jobs)
+        assert all(j.timeout == 60 and j.retries_left == 7 for j in jobs)
