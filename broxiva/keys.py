@@ -47,6 +47,8 @@ CATEGORIES: dict[str, Category] = {
         Category("ratelimit", "rate-limit counters", 3600),
         Category("sitemap", "generated sitemaps", 24 * 3600),
         Category("domain", "domain verification", 300),
+        # notifications: "a webhook dispatch job is already queued" (one kick for many events).
+        Category("webhook", "webhook dispatch coordination", 30),
     )
 }
 

@@ -363,6 +363,21 @@ for _net in OUTBOUND_ALLOWED_NETWORKS:
         raise ImproperlyConfigured(
             f"OUTBOUND_ALLOWED_NETWORKS entry {_net!r} is not a network (a CIDR without host bits).") from None
 
+# --- Notifications: webhooks -----------------------------------------------------------------
+# Outbound webhooks (notifications/, docs/webhooks.md): Standard Webhooks signing, every URL through
+# the destination guard, retries on the webhook-delivery queue's policy.
+WEBHOOK_TIMEOUT = env_float("WEBHOOK_TIMEOUT", 15.0, minimum=0.1)  # one attempt, connect to last byte
+WEBHOOK_SECRET_ROTATION_HOURS = env_int("WEBHOOK_SECRET_ROTATION_HOURS", 24, minimum=0)  # both secrets sign
+WEBHOOK_DISABLE_AFTER_DAYS = env_int("WEBHOOK_DISABLE_AFTER_DAYS", 5, minimum=1)
+# A receiver's Retry-After (429/503) defers without spending an attempt, but never further than this.
+WEBHOOK_RETRY_AFTER_MAX = env_int("WEBHOOK_RETRY_AFTER_MAX", 3600, minimum=1)
+# ...and a delivery deferred this many times fails like an exhausted one.
+WEBHOOK_MAX_DEFERRALS = env_int("WEBHOOK_MAX_DEFERRALS", 50, minimum=1)
+# Concurrency of one dispatch job: sends in flight at once (threads), and rows claimed per round.
+# Threads only make HTTP calls; the job's one database connection claims and records in bulk.
+WEBHOOK_CONCURRENCY = env_int("WEBHOOK_CONCURRENCY", 128, minimum=1, maximum=512)
+WEBHOOK_BATCH_SIZE = env_int("WEBHOOK_BATCH_SIZE", 256, minimum=1, maximum=5000)
+
 # --- FX ---------------------------------------------------------------------------------------
 # Exchange rates (fx/, docs/fx.md). Provider URLs and keys are read when a provider runs,
 # so an override (a test's settings fixture) takes effect. Keys are secrets: *_FILE works too.

@@ -1,3 +1,3 @@
 """Admin for the notifications app, one module per channel."""
 
-from notifications.admin import email, push  # noqa: F401  (registers the ModelAdmins)
+from notifications.admin import email, push, webhooks  # noqa: F401  (registers the ModelAdmins)

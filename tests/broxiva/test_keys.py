@@ -117,7 +117,8 @@ class TTLTests:
             assert ttl(category) == seconds, category
         assert 30 <= ttl("lock") <= 60
         assert ttl("ratelimit") > 0
-        assert set(keys.CATEGORIES) == {*DESIGN_TTLS, "lock", "ratelimit"}
+        # Beyond DESIGN.md §5: apps' own coordination keys (notifications' webhook dispatch flag).
+        assert set(keys.CATEGORIES) == {*DESIGN_TTLS, "lock", "ratelimit", "webhook"}
 
     def test_it_refuses_an_unknown_category(self):
         with pytest.raises(ValueError):
