@@ -113,3 +113,38 @@ class DisableSweepTests:
         body = render_to_string("notifications/email/webhook-endpoint-disabled/body.txt", context)
         assert subject.strip() == "Webhook endpoint 7 disabled: orders"
         assert "Hello Acme & Co," in body and "https://hooks.acme.test/x?a=1&b=2" in body
+
+
+@pytest.mark.django_db(transaction=True)
+class DisableSweepEmailTests:
+    """The sweep's e-mail through the real e-mail channel, to a local SMTP server."""
+
+    @pytest.fixture
+    def smtp(self, settings):
+        from tests.notifications import smtp_server
+
+        yield from smtp_server.serve(settings)
+
+    def test_the_tenant_receives_one_email_naming_the_endpoint_and_the_reason(self, acme, smtp):
+        from notifications.jobs.email import email_send_job
+        from notifications.models import OutboundEmail
+
+        e = WebhookEndpoint.objects.create(tenant=acme, url="https://hooks.acme.test/x", description="orders")
+        history(e, (6, "fail"), (0.1, "fail"))
+
+        assert webhook_endpoints_disable_job() == {"disabled": [e.id]}
+        (row,) = OutboundEmail.objects.all()
+        assert (row.to, row.tenant_id, row.status) == (["ops@acme.test"], acme.id, "queued")
+        email_send_job(email_id=row.id)
+
+        (received,) = smtp.received
+        assert received.rcpt_tos == ["ops@acme.test"]
+        assert received.message["Subject"] == f"Webhook endpoint {e.id} disabled: orders"
+        body = received.message.get_content()
+        assert "https://hooks.acme.test/x" in body and "failed for 5 days" in body
+        assert whsec_absent(body, e.secret)
+        assert endpoints_disable_failing() == [] and OutboundEmail.objects.count() == 1
+
+
+def whsec_absent(text: str, secret: str) -> bool:
+    return secret not in text and secret.removeprefix("whsec_") not in text
