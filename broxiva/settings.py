@@ -365,6 +365,27 @@ FX_REFRESH_DEADLINE = env_float("FX_REFRESH_DEADLINE", 40.0, minimum=1)
 # convert() keeps the rate table in process and checks Redis for a newer one at most this often.
 FX_LOCAL_CACHE_SECONDS = env_float("FX_LOCAL_CACHE_SECONDS", 5.0, minimum=0)
 
+# --- Products ---------------------------------------------------------------------------------
+# Catalogue sync (products/, docs/products.md).
+# A delta reads products changed since the last successful sync's start minus this overlap, so
+# clock skew between us and a shop loses nothing.
+PRODUCT_SYNC_OVERLAP_SECONDS = env_int("PRODUCT_SYNC_OVERLAP_SECONDS", 300, minimum=0)
+# Products per page asked of a REST source (WooCommerce allows at most 100).
+PRODUCT_SYNC_PAGE_SIZE = env_int("PRODUCT_SYNC_PAGE_SIZE", 100, minimum=1, maximum=100)
+# A job stops after the page that passes this many seconds (never more than 2/3 of the queue's
+# timeout) and enqueues its continuation from the saved cursor.
+PRODUCT_SYNC_JOB_BUDGET_SECONDS = env_float("PRODUCT_SYNC_JOB_BUDGET_SECONDS", 540.0, minimum=0)
+# A second sync of a connection waits this long for the lock, then is deferred for the other value.
+PRODUCT_SYNC_LOCK_WAIT_MS = env_int("PRODUCT_SYNC_LOCK_WAIT_MS", 5000, minimum=0)
+PRODUCT_SYNC_LOCK_RETRY_SECONDS = env_int("PRODUCT_SYNC_LOCK_RETRY_SECONDS", 30, minimum=1)
+PRODUCT_SYNC_HTTP_TIMEOUT = env_float("PRODUCT_SYNC_HTTP_TIMEOUT", 30.0, minimum=0.05)
+PRODUCT_SYNC_MAX_PAGE_BYTES = env_int("PRODUCT_SYNC_MAX_PAGE_BYTES", 20 * 1024 * 1024, minimum=1024)
+# Inbound webhooks (/webhooks/<source>/<connection id>/): larger bodies get 413.
+PRODUCT_WEBHOOK_MAX_BYTES = env_int("PRODUCT_WEBHOOK_MAX_BYTES", 1024 * 1024, minimum=1024)
+# BigCommerce signs nothing: its webhooks are created with this header carrying the connection's
+# webhook secret (a custom feed's webhooks are signed like WooCommerce's, see docs/products.md).
+PRODUCT_WEBHOOK_BIGCOMMERCE_HEADER = env_str("PRODUCT_WEBHOOK_BIGCOMMERCE_HEADER", "X-Broxiva-Webhook-Token")
+
 # --- Operations -------------------------------------------------------------------------------
 # Queue health (/health/queues, broxiva.health), alerts (broxiva.alerts), crash recovery
 # (broxiva.recovery) and logs (broxiva.logs). docs/operations.md explains each knob.
