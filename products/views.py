@@ -26,8 +26,8 @@ from products.services.runs import JOB, QUEUE, job_kwargs
 logger = logging.getLogger(__name__)
 
 
-def _answer(status: int, **body: object) -> JsonResponse:
-    return JsonResponse(body, status=status)
+def _answer(code: int, **body: object) -> JsonResponse:
+    return JsonResponse(body, status=code)
 
 
 @csrf_exempt
