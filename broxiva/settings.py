@@ -375,7 +375,10 @@ PRODUCT_SYNC_PAGE_SIZE = env_int("PRODUCT_SYNC_PAGE_SIZE", 100, minimum=1, maxim
 # A job stops after the page that passes this many seconds (never more than 2/3 of the queue's
 # timeout) and enqueues its continuation from the saved cursor.
 PRODUCT_SYNC_JOB_BUDGET_SECONDS = env_float("PRODUCT_SYNC_JOB_BUDGET_SECONDS", 540.0, minimum=0)
-# A second sync of a connection waits this long for the lock, then is deferred for the other value.
+# One sync per connection at a time: the lock's lease (renewed while the sync runs; a killed
+# worker's lock frees itself after it). A second sync waits PRODUCT_SYNC_LOCK_WAIT_MS for it, then
+# is deferred for PRODUCT_SYNC_LOCK_RETRY_SECONDS.
+PRODUCT_SYNC_LOCK_TTL_SECONDS = env_int("PRODUCT_SYNC_LOCK_TTL_SECONDS", 60, minimum=1)
 PRODUCT_SYNC_LOCK_WAIT_MS = env_int("PRODUCT_SYNC_LOCK_WAIT_MS", 5000, minimum=0)
 PRODUCT_SYNC_LOCK_RETRY_SECONDS = env_int("PRODUCT_SYNC_LOCK_RETRY_SECONDS", 30, minimum=1)
 PRODUCT_SYNC_HTTP_TIMEOUT = env_float("PRODUCT_SYNC_HTTP_TIMEOUT", 30.0, minimum=0.05)

@@ -117,7 +117,8 @@ def sync_run(*, run_id: int, connection_id: int | None = None, webhook_data: dic
     if run.status in (SyncRun.Status.SUCCEEDED, SyncRun.Status.FAILED):
         return {"status": run.status, "sync_id": run.pk, "duplicate": True}
     try:
-        with with_lock(("products", "sync", run.connection_id), ttl_seconds=60, keep_alive=True,
+        with with_lock(("products", "sync", run.connection_id), ttl_seconds=settings.PRODUCT_SYNC_LOCK_TTL_SECONDS,
+                       keep_alive=True,
                        wait_time_ms=settings.PRODUCT_SYNC_LOCK_WAIT_MS):
             return _run(run, webhook_data=webhook_data, last_attempt=last_attempt)
     except LockNotAcquired:
