@@ -20,12 +20,20 @@ class SourceConnectionForm(forms.ModelForm):
     """Credentials and the webhook secret are write-only: the form never renders what is stored."""
 
     new_credentials = forms.CharField(
-        required=False, label="Credentials (JSON)", widget=forms.Textarea(attrs={"rows": 3, "autocomplete": "off"}),
+        required=False,
+        label="Credentials (JSON)",
+        widget=forms.Textarea(attrs={"rows": 3, "autocomplete": "off"}),
         help_text='Shopify {"access_token"}; WooCommerce {"consumer_key", "consumer_secret"}; BigCommerce '
-                  '{"access_token", "store_hash"}; custom feed optionally {"token"}. ' + KEEP,
+        '{"access_token", "store_hash"}; custom feed optionally {"token"}. ' + KEEP,
+    )
+    base_url = forms.URLField(
+        max_length=500, assume_scheme="https", help_text="The shop's base URL (a custom feed: the feed's URL)"
     )
     new_webhook_secret = forms.CharField(
-        required=False, label="Webhook secret", widget=forms.PasswordInput(render_value=False), help_text=KEEP,
+        required=False,
+        label="Webhook secret",
+        widget=forms.PasswordInput(render_value=False),
+        help_text=KEEP,
     )
 
     class Meta:
@@ -39,7 +47,7 @@ class SourceConnectionForm(forms.ModelForm):
         try:
             value = json.loads(raw)
         except ValueError:
-            raise forms.ValidationError("Enter a JSON object, e.g. {\"access_token\": \"…\"}.") from None
+            raise forms.ValidationError('Enter a JSON object, e.g. {"access_token": "…"}.') from None
         if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
             raise forms.ValidationError("Enter a JSON object of strings.")
         return value
@@ -57,8 +65,19 @@ class SourceConnectionForm(forms.ModelForm):
 
 class RecentRunInline(admin.TabularInline):
     model = SyncRun
-    fields = ("created_at", "mode", "trigger", "status", "created", "updated", "unchanged", "archived", "conflicts",
-              "errors", "error")
+    fields = (
+        "created_at",
+        "mode",
+        "trigger",
+        "status",
+        "created",
+        "updated",
+        "unchanged",
+        "archived",
+        "conflicts",
+        "errors",
+        "error",
+    )
     readonly_fields = fields
     extra = 0
     max_num = 0
@@ -73,15 +92,45 @@ class RecentRunInline(admin.TabularInline):
 @admin.register(SourceConnection)
 class SourceConnectionAdmin(admin.ModelAdmin):
     form = SourceConnectionForm
-    list_display = ("id", "tenant", "source", "name", "base_url", "is_active", "conflict_resolution",
-                    "last_synced_at", "has_credentials", "has_webhook_secret")
+    list_display = (
+        "id",
+        "tenant",
+        "source",
+        "name",
+        "base_url",
+        "is_active",
+        "conflict_resolution",
+        "last_synced_at",
+        "has_credentials",
+        "has_webhook_secret",
+    )
     list_filter = ("source", "is_active", "tenant")
     search_fields = ("name", "base_url", "tenant__slug")
-    readonly_fields = ("last_synced_at", "sync_cursor", "has_credentials", "has_webhook_secret", "created_at",
-                       "updated_at")
-    fields = ("tenant", "name", "source", "base_url", "currency", "conflict_resolution", "is_active",
-              "new_credentials", "has_credentials", "new_webhook_secret", "has_webhook_secret", "last_synced_at",
-              "sync_cursor", "created_at", "updated_at")
+    readonly_fields = (
+        "last_synced_at",
+        "sync_cursor",
+        "has_credentials",
+        "has_webhook_secret",
+        "created_at",
+        "updated_at",
+    )
+    fields = (
+        "tenant",
+        "name",
+        "source",
+        "base_url",
+        "currency",
+        "conflict_resolution",
+        "is_active",
+        "new_credentials",
+        "has_credentials",
+        "new_webhook_secret",
+        "has_webhook_secret",
+        "last_synced_at",
+        "sync_cursor",
+        "created_at",
+        "updated_at",
+    )
     inlines = [RecentRunInline]
     actions = ["sync_full", "sync_delta", "sync_inventory"]
 
@@ -131,13 +180,31 @@ class VariantInline(admin.TabularInline):
 
 @admin.register(Product)
 class ProductAdmin(admin.ModelAdmin):
-    list_display = ("title", "external_id", "connection", "status", "price", "currency", "inventory_quantity",
-                    "source_updated_at", "updated_at")
+    list_display = (
+        "title",
+        "external_id",
+        "connection",
+        "status",
+        "price",
+        "currency",
+        "inventory_quantity",
+        "source_updated_at",
+        "updated_at",
+    )
     list_filter = ("status", "connection__source", "tenant")
     search_fields = ("title", "=external_id", "variants__sku")
     list_select_related = ("connection",)
-    readonly_fields = ("tenant", "connection", "external_id", "source_updated_at", "synced", "local_edited_at",
-                       "last_seen_run", "created_at", "updated_at")
+    readonly_fields = (
+        "tenant",
+        "connection",
+        "external_id",
+        "source_updated_at",
+        "synced",
+        "local_edited_at",
+        "last_seen_run",
+        "created_at",
+        "updated_at",
+    )
     filter_horizontal = ("categories",)
     inlines = [VariantInline]
 
@@ -154,8 +221,22 @@ class CategoryAdmin(admin.ModelAdmin):
 
 @admin.register(SyncRun)
 class SyncRunAdmin(admin.ModelAdmin):
-    list_display = ("id", "connection", "mode", "trigger", "status", "created_at", "finished_at", "pages", "created",
-                    "updated", "unchanged", "archived", "conflicts", "errors")
+    list_display = (
+        "id",
+        "connection",
+        "mode",
+        "trigger",
+        "status",
+        "created_at",
+        "finished_at",
+        "pages",
+        "created",
+        "updated",
+        "unchanged",
+        "archived",
+        "conflicts",
+        "errors",
+    )
     list_filter = ("status", "mode", "trigger", "connection__source")
     search_fields = ("=id", "connection__name", "error")
     date_hierarchy = "created_at"
@@ -173,8 +254,17 @@ class SyncConflictAdmin(admin.ModelAdmin):
     list_filter = ("status", "field", "resolution")
     search_fields = ("product__title", "=product__external_id")
     list_select_related = ("product",)
-    readonly_fields = ("product", "run", "field", "local_value", "source_value", "status", "resolution",
-                       "created_at", "resolved_at")
+    readonly_fields = (
+        "product",
+        "run",
+        "field",
+        "local_value",
+        "source_value",
+        "status",
+        "resolution",
+        "created_at",
+        "resolved_at",
+    )
     actions = ["keep_local", "take_source"]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
@@ -187,8 +277,11 @@ class SyncConflictAdmin(admin.ModelAdmin):
         for conflict in queryset.filter(status=SyncConflict.Status.OPEN):
             resolve_conflict(conflict_id=conflict.pk, resolution=resolution)
             done += 1
-        self.message_user(request, f"{done} conflict(s) resolved: {resolution.replace('_', ' ')}.",
-                          messages.SUCCESS if done else messages.WARNING)
+        self.message_user(
+            request,
+            f"{done} conflict(s) resolved: {resolution.replace('_', ' ')}.",
+            messages.SUCCESS if done else messages.WARNING,
+        )
 
     @admin.action(description="Keep local value", permissions=["change"])
     def keep_local(self, request: HttpRequest, queryset: QuerySet) -> None:

@@ -14,15 +14,21 @@ from typing import Any
 from broxiva.models import Tenant
 
 logger = logging.getLogger(__name__)
+_warned = False
 
 
 def request_translation(**kwargs: Any) -> Any:
     """Call ``translations.services.request_translation(**kwargs)``; log and skip if it is not there."""
+    global _warned
     try:
         from translations.services import request_translation as request
     except ImportError:
-        logger.warning("translations.services.request_translation is not available: product text not handed off "
-                       "entity=%s field=%s", kwargs.get("entity_id"), kwargs.get("field_name"))
+        if not _warned:  # once per process, not once per product
+            logger.warning(
+                "translations.services.request_translation is not available: product text is not "
+                "handed off for translation"
+            )
+            _warned = True
         return None
     return request(**kwargs)
 
@@ -44,8 +50,13 @@ def request_product_translations(*, tenant: Tenant, changes: Iterable[tuple[Any,
                 continue
             for target in targets:
                 request_translation(
-                    tenant_id=tenant.id, content_type=f"product_{name}", entity_id=str(product.pk), field_name=name,
-                    source_locale=tenant.default_locale, target_locale=target, source_text=text,
+                    tenant_id=tenant.id,
+                    content_type=f"product_{name}",
+                    entity_id=str(product.pk),
+                    field_name=name,
+                    source_locale=tenant.default_locale,
+                    target_locale=target,
+                    source_text=text,
                 )
                 count += 1
     return count

@@ -33,8 +33,12 @@ class ProductSyncJobData(JobPayload):
 def product_sync_job(data: ProductSyncJobData) -> dict[str, Any]:
     job = get_current_job()
     try:
-        return services.sync_run(run_id=data.sync_id, connection_id=data.connection_id,
-                                 webhook_data=data.webhook_data, last_attempt=job is None or not job.retries_left)
+        return services.sync_run(
+            run_id=data.sync_id,
+            connection_id=data.connection_id,
+            webhook_data=data.webhook_data,
+            last_attempt=job is None or not job.retries_left,
+        )
     except SyncDeferred as exc:
         raise DeferJob(exc.seconds, reason=str(exc)) from None
     # A SyncFailed propagates: a permanent one (bad credentials, a refused URL) fails the job at

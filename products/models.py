@@ -69,7 +69,7 @@ class SourceConnection(models.Model):
         ordering = ["tenant", "id"]
 
     def __str__(self) -> str:
-        return f"{self.tenant_id}/{self.source}#{self.pk} {self.name}".strip()
+        return f"{self.name or self.get_source_display()} #{self.pk}"
 
     def __repr__(self) -> str:  # never the credentials
         return f"<SourceConnection {self.pk} {self.source}>"

@@ -52,8 +52,9 @@ def product_webhook(request: HttpRequest, source: str, connection_id: int) -> Ht
     if source == "woocommerce" and webhooks.is_woocommerce_ping(request, body):
         return _answer(200, status="ok")
     if not webhooks.verify(source, connection.webhook_secret, request, body):
-        logger.warning("product webhook refused: bad or missing signature source=%s connection=%s", source,
-                       connection.pk)
+        logger.warning(
+            "product webhook refused: bad or missing signature source=%s connection=%s", source, connection.pk
+        )
         return _answer(401, error="invalid signature")
     try:
         payload = json.loads(body)
@@ -77,8 +78,11 @@ def product_webhook(request: HttpRequest, source: str, connection_id: int) -> Ht
 
 def _record(connection: SourceConnection, event: webhooks.Event, payload: object) -> HttpResponse:
     if event.external_id and event.updated_at:
-        stored = (Product.objects.filter(connection=connection, external_id=event.external_id)
-                  .values_list("source_updated_at", flat=True).first())
+        stored = (
+            Product.objects.filter(connection=connection, external_id=event.external_id)
+            .values_list("source_updated_at", flat=True)
+            .first()
+        )
         if stored and event.updated_at < stored:
             logger.info("product webhook stale connection=%s product=%s", connection.pk, event.external_id)
             return _answer(200, status="stale")

@@ -29,16 +29,31 @@ from django.http import HttpRequest
 from products.sources import _parse
 
 SIGNATURE_HEADERS = {
-    "shopify": "X-Shopify-Hmac-Sha256", "woocommerce": "X-WC-Webhook-Signature", "custom": "X-Broxiva-Signature",
+    "shopify": "X-Shopify-Hmac-Sha256",
+    "woocommerce": "X-WC-Webhook-Signature",
+    "custom": "X-Broxiva-Signature",
 }
 DELIVERY_HEADERS = {
-    "shopify": "X-Shopify-Webhook-Id", "woocommerce": "X-WC-Webhook-Delivery-ID", "custom": "X-Broxiva-Delivery-Id",
+    "shopify": "X-Shopify-Webhook-Id",
+    "woocommerce": "X-WC-Webhook-Delivery-ID",
+    "custom": "X-Broxiva-Delivery-Id",
 }
 TOPIC_HEADERS = {"shopify": "X-Shopify-Topic", "woocommerce": "X-WC-Webhook-Topic", "custom": "X-Broxiva-Topic"}
 # Headers handed to the source's parse_webhook (never a signature or secret).
-FORWARDED = ("x-shopify-topic", "x-shopify-shop-domain", "x-shopify-api-version", "x-shopify-webhook-id",
-             "x-shopify-triggered-at", "x-wc-webhook-topic", "x-wc-webhook-resource", "x-wc-webhook-event",
-             "x-wc-webhook-source", "x-wc-webhook-delivery-id", "x-broxiva-topic", "x-broxiva-delivery-id")
+FORWARDED = (
+    "x-shopify-topic",
+    "x-shopify-shop-domain",
+    "x-shopify-api-version",
+    "x-shopify-webhook-id",
+    "x-shopify-triggered-at",
+    "x-wc-webhook-topic",
+    "x-wc-webhook-resource",
+    "x-wc-webhook-event",
+    "x-wc-webhook-source",
+    "x-wc-webhook-delivery-id",
+    "x-broxiva-topic",
+    "x-broxiva-delivery-id",
+)
 WOO_PING = re.compile(rb"webhook_id=[0-9]+")
 _SAFE_ID = re.compile(r"[A-Za-z0-9._-]{1,128}")
 
@@ -83,8 +98,11 @@ def event(source: str, request: HttpRequest, body: bytes, payload: Any) -> Event
         topic = request.headers.get(TOPIC_HEADERS[source], "")
         delivery = request.headers.get(DELIVERY_HEADERS[source], "")
         external_id = data.get("id")
-        stamp = {"shopify": data.get("updated_at") or request.headers.get("X-Shopify-Triggered-At"),
-                 "woocommerce": data.get("date_modified_gmt"), "custom": data.get("updated_at")}[source]
+        stamp = {
+            "shopify": data.get("updated_at") or request.headers.get("X-Shopify-Triggered-At"),
+            "woocommerce": data.get("date_modified_gmt"),
+            "custom": data.get("updated_at"),
+        }[source]
     if not _SAFE_ID.fullmatch(delivery):
         delivery = hashlib.sha256(delivery.encode() if delivery else body).hexdigest()
     try:

@@ -6,168 +6,347 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('broxiva', '0003_outboxjob'),
+        ("broxiva", "0003_outboxjob"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Category',
+            name="Category",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('external_id', models.CharField(max_length=255)),
-                ('name', models.CharField(max_length=255)),
-                ('tenant', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='product_categories', to='broxiva.tenant')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("external_id", models.CharField(max_length=255)),
+                ("name", models.CharField(max_length=255)),
+                (
+                    "tenant",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="product_categories",
+                        to="broxiva.tenant",
+                    ),
+                ),
             ],
             options={
-                'verbose_name_plural': 'categories',
-                'ordering': ['name'],
+                "verbose_name_plural": "categories",
+                "ordering": ["name"],
             },
         ),
         migrations.CreateModel(
-            name='SourceConnection',
+            name="SourceConnection",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(blank=True, max_length=200)),
-                ('source', models.CharField(choices=[('shopify', 'Shopify'), ('woocommerce', 'WooCommerce'), ('bigcommerce', 'BigCommerce'), ('custom', 'Custom feed')], max_length=16)),
-                ('base_url', models.URLField(help_text="The shop's base URL (a custom feed: the feed's URL)", max_length=500)),
-                ('credentials', models.JSONField(blank=True, default=dict)),
-                ('webhook_secret', models.CharField(blank=True, max_length=255)),
-                ('currency', models.CharField(blank=True, help_text="The shop's currency when products carry none", max_length=3)),
-                ('conflict_resolution', models.CharField(choices=[('source_wins', 'Source wins'), ('local_wins', 'Local wins'), ('newest_wins', 'Newest wins'), ('flag_for_review', 'Flag for review')], default='source_wins', max_length=16)),
-                ('is_active', models.BooleanField(default=True)),
-                ('last_synced_at', models.DateTimeField(blank=True, help_text='When the last successful sync ended', null=True)),
-                ('sync_cursor', models.DateTimeField(blank=True, help_text='Start of the last successful full/delta sync: the next delta reads from here', null=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('tenant', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='source_connections', to='broxiva.tenant')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("name", models.CharField(blank=True, max_length=200)),
+                (
+                    "source",
+                    models.CharField(
+                        choices=[
+                            ("shopify", "Shopify"),
+                            ("woocommerce", "WooCommerce"),
+                            ("bigcommerce", "BigCommerce"),
+                            ("custom", "Custom feed"),
+                        ],
+                        max_length=16,
+                    ),
+                ),
+                (
+                    "base_url",
+                    models.URLField(help_text="The shop's base URL (a custom feed: the feed's URL)", max_length=500),
+                ),
+                ("credentials", models.JSONField(blank=True, default=dict)),
+                ("webhook_secret", models.CharField(blank=True, max_length=255)),
+                (
+                    "currency",
+                    models.CharField(
+                        blank=True, help_text="The shop's currency when products carry none", max_length=3
+                    ),
+                ),
+                (
+                    "conflict_resolution",
+                    models.CharField(
+                        choices=[
+                            ("source_wins", "Source wins"),
+                            ("local_wins", "Local wins"),
+                            ("newest_wins", "Newest wins"),
+                            ("flag_for_review", "Flag for review"),
+                        ],
+                        default="source_wins",
+                        max_length=16,
+                    ),
+                ),
+                ("is_active", models.BooleanField(default=True)),
+                (
+                    "last_synced_at",
+                    models.DateTimeField(blank=True, help_text="When the last successful sync ended", null=True),
+                ),
+                (
+                    "sync_cursor",
+                    models.DateTimeField(
+                        blank=True,
+                        help_text="Start of the last successful full/delta sync: the next delta reads from here",
+                        null=True,
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "tenant",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="source_connections",
+                        to="broxiva.tenant",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['tenant', 'id'],
+                "ordering": ["tenant", "id"],
             },
         ),
         migrations.CreateModel(
-            name='Product',
+            name="Product",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('external_id', models.CharField(max_length=255)),
-                ('title', models.CharField(blank=True, max_length=500)),
-                ('description', models.TextField(blank=True, help_text='HTML')),
-                ('handle', models.CharField(blank=True, max_length=255)),
-                ('status', models.CharField(choices=[('active', 'Active'), ('draft', 'Draft'), ('archived', 'Archived')], default='active', max_length=16)),
-                ('price', models.DecimalField(blank=True, decimal_places=4, max_digits=14, null=True)),
-                ('currency', models.CharField(blank=True, max_length=3)),
-                ('inventory_quantity', models.IntegerField(blank=True, null=True)),
-                ('source_updated_at', models.DateTimeField(blank=True, null=True)),
-                ('synced', models.JSONField(blank=True, default=dict, help_text="Each field's value as last synced")),
-                ('local_edited_at', models.JSONField(blank=True, default=dict, help_text='Field → when it was edited here')),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('categories', models.ManyToManyField(blank=True, related_name='products', to='products.category')),
-                ('tenant', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='products', to='broxiva.tenant')),
-                ('connection', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='products', to='products.sourceconnection')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("external_id", models.CharField(max_length=255)),
+                ("title", models.CharField(blank=True, max_length=500)),
+                ("description", models.TextField(blank=True, help_text="HTML")),
+                ("handle", models.CharField(blank=True, max_length=255)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[("active", "Active"), ("draft", "Draft"), ("archived", "Archived")],
+                        default="active",
+                        max_length=16,
+                    ),
+                ),
+                ("price", models.DecimalField(blank=True, decimal_places=4, max_digits=14, null=True)),
+                ("currency", models.CharField(blank=True, max_length=3)),
+                ("inventory_quantity", models.IntegerField(blank=True, null=True)),
+                ("source_updated_at", models.DateTimeField(blank=True, null=True)),
+                ("synced", models.JSONField(blank=True, default=dict, help_text="Each field's value as last synced")),
+                (
+                    "local_edited_at",
+                    models.JSONField(blank=True, default=dict, help_text="Field → when it was edited here"),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                ("categories", models.ManyToManyField(blank=True, related_name="products", to="products.category")),
+                (
+                    "tenant",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="products", to="broxiva.tenant"
+                    ),
+                ),
+                (
+                    "connection",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="products",
+                        to="products.sourceconnection",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['connection', 'external_id'],
+                "ordering": ["connection", "external_id"],
             },
         ),
         migrations.AddField(
-            model_name='category',
-            name='connection',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='categories', to='products.sourceconnection'),
+            model_name="category",
+            name="connection",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.CASCADE, related_name="categories", to="products.sourceconnection"
+            ),
         ),
         migrations.CreateModel(
-            name='SyncRun',
+            name="SyncRun",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('mode', models.CharField(choices=[('full', 'Full'), ('delta', 'Delta'), ('inventory_only', 'Inventory only')], default='delta', max_length=16)),
-                ('trigger', models.CharField(choices=[('manual', 'Manual'), ('schedule', 'Schedule'), ('webhook', 'Webhook')], default='manual', max_length=16)),
-                ('conflict_resolution', models.CharField(blank=True, choices=[('source_wins', 'Source wins'), ('local_wins', 'Local wins'), ('newest_wins', 'Newest wins'), ('flag_for_review', 'Flag for review')], max_length=16)),
-                ('status', models.CharField(choices=[('pending', 'Pending'), ('running', 'Running'), ('succeeded', 'Succeeded'), ('failed', 'Failed')], db_index=True, default='pending', max_length=16)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('started_at', models.DateTimeField(blank=True, null=True)),
-                ('finished_at', models.DateTimeField(blank=True, null=True)),
-                ('since', models.DateTimeField(blank=True, help_text='A delta reads products changed after this', null=True)),
-                ('cursor', models.TextField(blank=True, help_text="The source's cursor after the last stored page")),
-                ('pages', models.PositiveIntegerField(default=0)),
-                ('jobs', models.PositiveIntegerField(default=0, help_text='Job executions that worked on this run')),
-                ('created', models.PositiveIntegerField(default=0)),
-                ('updated', models.PositiveIntegerField(default=0)),
-                ('unchanged', models.PositiveIntegerField(default=0)),
-                ('archived', models.PositiveIntegerField(default=0)),
-                ('conflicts', models.PositiveIntegerField(default=0)),
-                ('errors', models.PositiveIntegerField(default=0)),
-                ('skipped', models.JSONField(blank=True, default=list, help_text='[{external_id, reason}] (the first 1,000)')),
-                ('error', models.TextField(blank=True)),
-                ('connection', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='runs', to='products.sourceconnection')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "mode",
+                    models.CharField(
+                        choices=[("full", "Full"), ("delta", "Delta"), ("inventory_only", "Inventory only")],
+                        default="delta",
+                        max_length=16,
+                    ),
+                ),
+                (
+                    "trigger",
+                    models.CharField(
+                        choices=[("manual", "Manual"), ("schedule", "Schedule"), ("webhook", "Webhook")],
+                        default="manual",
+                        max_length=16,
+                    ),
+                ),
+                (
+                    "conflict_resolution",
+                    models.CharField(
+                        blank=True,
+                        choices=[
+                            ("source_wins", "Source wins"),
+                            ("local_wins", "Local wins"),
+                            ("newest_wins", "Newest wins"),
+                            ("flag_for_review", "Flag for review"),
+                        ],
+                        max_length=16,
+                    ),
+                ),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("pending", "Pending"),
+                            ("running", "Running"),
+                            ("succeeded", "Succeeded"),
+                            ("failed", "Failed"),
+                        ],
+                        db_index=True,
+                        default="pending",
+                        max_length=16,
+                    ),
+                ),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("started_at", models.DateTimeField(blank=True, null=True)),
+                ("finished_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "since",
+                    models.DateTimeField(blank=True, help_text="A delta reads products changed after this", null=True),
+                ),
+                ("cursor", models.TextField(blank=True, help_text="The source's cursor after the last stored page")),
+                ("pages", models.PositiveIntegerField(default=0)),
+                ("jobs", models.PositiveIntegerField(default=0, help_text="Job executions that worked on this run")),
+                ("created", models.PositiveIntegerField(default=0)),
+                ("updated", models.PositiveIntegerField(default=0)),
+                ("unchanged", models.PositiveIntegerField(default=0)),
+                ("archived", models.PositiveIntegerField(default=0)),
+                ("conflicts", models.PositiveIntegerField(default=0)),
+                ("errors", models.PositiveIntegerField(default=0)),
+                (
+                    "skipped",
+                    models.JSONField(blank=True, default=list, help_text="[{external_id, reason}] (the first 1,000)"),
+                ),
+                ("error", models.TextField(blank=True)),
+                (
+                    "connection",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="runs", to="products.sourceconnection"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at', '-id'],
+                "ordering": ["-created_at", "-id"],
             },
         ),
         migrations.CreateModel(
-            name='SyncConflict',
+            name="SyncConflict",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('field', models.CharField(max_length=32)),
-                ('local_value', models.TextField(blank=True, null=True)),
-                ('source_value', models.TextField(blank=True, null=True)),
-                ('status', models.CharField(choices=[('open', 'Open'), ('resolved', 'Resolved')], db_index=True, default='open', max_length=16)),
-                ('resolution', models.CharField(blank=True, choices=[('keep_local', 'Keep local'), ('take_source', 'Take source'), ('source_wins', 'Source won'), ('local_wins', 'Local won')], max_length=16)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('resolved_at', models.DateTimeField(blank=True, null=True)),
-                ('product', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='conflicts', to='products.product')),
-                ('run', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='conflict_rows', to='products.syncrun')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("field", models.CharField(max_length=32)),
+                ("local_value", models.TextField(blank=True, null=True)),
+                ("source_value", models.TextField(blank=True, null=True)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[("open", "Open"), ("resolved", "Resolved")],
+                        db_index=True,
+                        default="open",
+                        max_length=16,
+                    ),
+                ),
+                (
+                    "resolution",
+                    models.CharField(
+                        blank=True,
+                        choices=[
+                            ("keep_local", "Keep local"),
+                            ("take_source", "Take source"),
+                            ("source_wins", "Source won"),
+                            ("local_wins", "Local won"),
+                        ],
+                        max_length=16,
+                    ),
+                ),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("resolved_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "product",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="conflicts", to="products.product"
+                    ),
+                ),
+                (
+                    "run",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="conflict_rows",
+                        to="products.syncrun",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at', '-id'],
+                "ordering": ["-created_at", "-id"],
             },
         ),
         migrations.AddField(
-            model_name='product',
-            name='last_seen_run',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='products.syncrun'),
+            model_name="product",
+            name="last_seen_run",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="+",
+                to="products.syncrun",
+            ),
         ),
         migrations.CreateModel(
-            name='Variant',
+            name="Variant",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('external_id', models.CharField(max_length=255)),
-                ('sku', models.CharField(blank=True, db_index=True, max_length=255)),
-                ('title', models.CharField(blank=True, max_length=500)),
-                ('price', models.DecimalField(blank=True, decimal_places=4, max_digits=14, null=True)),
-                ('inventory_quantity', models.IntegerField(blank=True, null=True)),
-                ('product', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='variants', to='products.product')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("external_id", models.CharField(max_length=255)),
+                ("sku", models.CharField(blank=True, db_index=True, max_length=255)),
+                ("title", models.CharField(blank=True, max_length=500)),
+                ("price", models.DecimalField(blank=True, decimal_places=4, max_digits=14, null=True)),
+                ("inventory_quantity", models.IntegerField(blank=True, null=True)),
+                (
+                    "product",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="variants", to="products.product"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['product', 'id'],
+                "ordering": ["product", "id"],
             },
         ),
         migrations.AddConstraint(
-            model_name='category',
-            constraint=models.UniqueConstraint(fields=('connection', 'external_id'), name='category_unique_per_connection'),
+            model_name="category",
+            constraint=models.UniqueConstraint(
+                fields=("connection", "external_id"), name="category_unique_per_connection"
+            ),
         ),
         migrations.AddIndex(
-            model_name='syncrun',
-            index=models.Index(fields=['connection', '-created_at'], name='syncrun_connection_recent'),
+            model_name="syncrun",
+            index=models.Index(fields=["connection", "-created_at"], name="syncrun_connection_recent"),
         ),
         migrations.AddConstraint(
-            model_name='syncconflict',
-            constraint=models.UniqueConstraint(condition=models.Q(('status', 'open')), fields=('product', 'field'), name='one_open_conflict_per_field'),
+            model_name="syncconflict",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("status", "open")), fields=("product", "field"), name="one_open_conflict_per_field"
+            ),
         ),
         migrations.AddIndex(
-            model_name='product',
-            index=models.Index(fields=['tenant', 'status'], name='product_tenant_status'),
+            model_name="product",
+            index=models.Index(fields=["tenant", "status"], name="product_tenant_status"),
         ),
         migrations.AddConstraint(
-            model_name='product',
-            constraint=models.UniqueConstraint(fields=('connection', 'external_id'), name='product_unique_per_connection'),
+            model_name="product",
+            constraint=models.UniqueConstraint(
+                fields=("connection", "external_id"), name="product_unique_per_connection"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='variant',
-            constraint=models.UniqueConstraint(fields=('product', 'external_id'), name='variant_unique_per_product'),
+            model_name="variant",
+            constraint=models.UniqueConstraint(fields=("product", "external_id"), name="variant_unique_per_product"),
         ),
     ]

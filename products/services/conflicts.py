@@ -33,6 +33,11 @@ def resolve_conflict(*, conflict_id: int, resolution: str) -> SyncConflict:
         conflict.resolution = resolution
         conflict.resolved_at = timezone.now()
         conflict.save(update_fields=["status", "resolution", "resolved_at"])
-    logger.info("product conflict resolved conflict=%s product=%s field=%s resolution=%s", conflict.pk,
-                conflict.product_id, conflict.field, resolution)
+    logger.info(
+        "product conflict resolved conflict=%s product=%s field=%s resolution=%s",
+        conflict.pk,
+        conflict.product_id,
+        conflict.field,
+        resolution,
+    )
     return conflict

@@ -57,8 +57,15 @@ class _Plan:
     seen: list[int] = field(default_factory=list)  # stored, unchanged product ids (full mode marks them)
 
 
-def apply_page(*, run: SyncRun, connection: SourceConnection, products: list[SourceProduct],
-               skipped: list[Skipped] | None = None, strategy: str, full: bool = False) -> PageResult:
+def apply_page(
+    *,
+    run: SyncRun,
+    connection: SourceConnection,
+    products: list[SourceProduct],
+    skipped: list[Skipped] | None = None,
+    strategy: str,
+    full: bool = False,
+) -> PageResult:
     """Store ``products`` (one page) for ``run``; return what happened. Call inside ``atomic()``."""
     result = PageResult(skipped=list(skipped or []))
     page: dict[str, SourceProduct] = {}
@@ -66,10 +73,14 @@ def apply_page(*, run: SyncRun, connection: SourceConnection, products: list[Sou
         if item.external_id not in page or item.updated_at >= page[item.external_id].updated_at:
             page[item.external_id] = item
     inventory = run.mode == "inventory_only"
-    stored = {
-        p.external_id: p
-        for p in Product.objects.select_for_update().filter(connection=connection, external_id__in=list(page))
-    } if page else {}
+    stored = (
+        {
+            p.external_id: p
+            for p in Product.objects.select_for_update().filter(connection=connection, external_id__in=list(page))
+        }
+        if page
+        else {}
+    )
     plan = _Plan()
     now = timezone.now()
     for external_id, item in page.items():
@@ -102,19 +113,25 @@ def _source_values(connection: SourceConnection, item: SourceProduct) -> dict[st
 
 def _snapshot(item: SourceProduct) -> tuple[list[str], list[list[Any]]]:
     categories = sorted({c.external_id for c in item.categories})
-    variants = [[v.external_id, v.sku, v.title, tracked.canon_price(v.price), v.inventory_quantity]
-                for v in item.variants]
+    variants = [
+        [v.external_id, v.sku, v.title, tracked.canon_price(v.price), v.inventory_quantity] for v in item.variants
+    ]
     return categories, variants
 
 
-def _plan_new(plan: _Plan, result: PageResult, connection: SourceConnection, item: SourceProduct,
-              seen_by: SyncRun | None) -> None:
+def _plan_new(
+    plan: _Plan, result: PageResult, connection: SourceConnection, item: SourceProduct, seen_by: SyncRun | None
+) -> None:
     values = _source_values(connection, item)
     categories, variants = _snapshot(item)
     product = Product(
-        tenant_id=connection.tenant_id, connection=connection, external_id=item.external_id,
-        source_updated_at=item.updated_at, synced={**values, "categories": categories, "variants": variants},
-        local_edited_at={}, last_seen_run=seen_by,
+        tenant_id=connection.tenant_id,
+        connection=connection,
+        external_id=item.external_id,
+        source_updated_at=item.updated_at,
+        synced={**values, "categories": categories, "variants": variants},
+        local_edited_at={},
+        last_seen_run=seen_by,
         **{name: tracked.to_model(name, value) for name, value in values.items()},
     )
     plan.products.append(product)
@@ -124,8 +141,16 @@ def _plan_new(plan: _Plan, result: PageResult, connection: SourceConnection, ite
     result.created += 1
 
 
-def merge_field(*, name: str, local: Any, synced: Any, source: Any, strategy: str,
-                source_updated_at: dt.datetime | None, local_edited_at: dt.datetime | None) -> tuple[Any, Any, str]:
+def merge_field(
+    *,
+    name: str,
+    local: Any,
+    synced: Any,
+    source: Any,
+    strategy: str,
+    source_updated_at: dt.datetime | None,
+    local_edited_at: dt.datetime | None,
+) -> tuple[Any, Any, str]:
     """Decide one field: return (value to keep, value to remember as synced, conflict kind or "").
 
     Edited locally: ``local != synced``; changed at the source: ``source != synced``. Only when
@@ -159,8 +184,15 @@ def _edited_at(product: Product, name: str) -> dt.datetime | None:
     return product.updated_at
 
 
-def _merge(plan: _Plan, result: PageResult, current: Product, source_values: dict[str, Any], item: SourceProduct,
-           strategy: str, run: SyncRun) -> tuple[list[str], dict[str, Any], dict[str, str]]:
+def _merge(
+    plan: _Plan,
+    result: PageResult,
+    current: Product,
+    source_values: dict[str, Any],
+    item: SourceProduct,
+    strategy: str,
+    run: SyncRun,
+) -> tuple[list[str], dict[str, Any], dict[str, str]]:
     """Merge the tracked fields in ``source_values`` into ``current`` (in memory)."""
     synced = dict(current.synced or {})
     stamps = dict(current.local_edited_at or {})
@@ -168,8 +200,13 @@ def _merge(plan: _Plan, result: PageResult, current: Product, source_values: dic
     for name, source in source_values.items():
         local = tracked.canon(name, getattr(current, name))
         value, remembered, kind = merge_field(
-            name=name, local=local, synced=synced.get(name, local), source=source, strategy=strategy,
-            source_updated_at=item.updated_at, local_edited_at=_edited_at(current, name),
+            name=name,
+            local=local,
+            synced=synced.get(name, local),
+            source=source,
+            strategy=strategy,
+            source_updated_at=item.updated_at,
+            local_edited_at=_edited_at(current, name),
         )
         synced[name] = remembered
         if kind:
@@ -183,8 +220,18 @@ def _merge(plan: _Plan, result: PageResult, current: Product, source_values: dic
     return changed, synced, stamps
 
 
-def _plan_existing(plan: _Plan, result: PageResult, connection: SourceConnection, current: Product,
-                   item: SourceProduct, strategy: str, run: SyncRun, now: dt.datetime, *, full: bool) -> None:
+def _plan_existing(
+    plan: _Plan,
+    result: PageResult,
+    connection: SourceConnection,
+    current: Product,
+    item: SourceProduct,
+    strategy: str,
+    run: SyncRun,
+    now: dt.datetime,
+    *,
+    full: bool,
+) -> None:
     if current.source_updated_at and item.updated_at < current.source_updated_at:
         # Older than what we hold (a late webhook, a stale replica): nothing to learn from it.
         result.unchanged += 1
@@ -200,8 +247,8 @@ def _plan_existing(plan: _Plan, result: PageResult, connection: SourceConnection
         plan.variants[item.external_id] = item.variants
         synced["variants"] = variants
         changed.append("variants")
-    bookkeeping = synced != current.synced or stamps != current.local_edited_at or (
-        current.source_updated_at != item.updated_at
+    bookkeeping = (
+        synced != current.synced or stamps != current.local_edited_at or (current.source_updated_at != item.updated_at)
     )
     if changed:
         result.updated += 1
@@ -218,12 +265,24 @@ def _plan_existing(plan: _Plan, result: PageResult, connection: SourceConnection
         plan.seen.append(current.pk)
 
 
-def _plan_inventory(plan: _Plan, result: PageResult, current: Product, item: SourceProduct, strategy: str,
-                    run: SyncRun, now: dt.datetime) -> None:
+def _plan_inventory(
+    plan: _Plan,
+    result: PageResult,
+    current: Product,
+    item: SourceProduct,
+    strategy: str,
+    run: SyncRun,
+    now: dt.datetime,
+) -> None:
     """Quantities only: the product's and its variants' stock; nothing else is read or written."""
     changed, synced, stamps = _merge(
-        plan, result, current, {"inventory_quantity": tracked.canon("inventory_quantity", item.inventory_quantity)},
-        item, strategy, run,
+        plan,
+        result,
+        current,
+        {"inventory_quantity": tracked.canon("inventory_quantity", item.inventory_quantity)},
+        item,
+        strategy,
+        run,
     )
     stock = {v.external_id: v.inventory_quantity for v in item.variants}
     snapshot = [list(v) for v in synced.get("variants") or []]
@@ -253,7 +312,9 @@ def _write(plan: _Plan, result: PageResult, connection: SourceConnection, run: S
         return
     category_ids = _upsert_categories(plan, result, connection)
     saved = Product.objects.bulk_create(
-        plan.products, update_conflicts=True, unique_fields=["connection", "external_id"],
+        plan.products,
+        update_conflicts=True,
+        unique_fields=["connection", "external_id"],
         update_fields=[*UPSERT_FIELDS, "last_seen_run"],
     )
     result.rows_written += len(saved)
@@ -272,9 +333,13 @@ def _upsert_categories(plan: _Plan, result: PageResult, connection: SourceConnec
     if not wanted:
         return {}
     rows = Category.objects.bulk_create(
-        [Category(tenant_id=connection.tenant_id, connection=connection, external_id=cid, name=name)
-         for cid, name in wanted.items()],
-        update_conflicts=True, unique_fields=["connection", "external_id"], update_fields=["name"],
+        [
+            Category(tenant_id=connection.tenant_id, connection=connection, external_id=cid, name=name)
+            for cid, name in wanted.items()
+        ],
+        update_conflicts=True,
+        unique_fields=["connection", "external_id"],
+        update_fields=["name"],
     )
     result.rows_written += len(rows)
     return {c.external_id: c.pk for c in rows}
@@ -286,8 +351,11 @@ def _replace_links(plan: _Plan, result: PageResult, products: dict[str, Product]
     link = Product.categories.through
     product_ids = [products[ext].pk for ext in plan.categories]
     link.objects.filter(product_id__in=product_ids).delete()
-    rows = [link(product_id=products[ext].pk, category_id=category_ids[cid])
-            for ext, pairs in plan.categories.items() for cid in dict(pairs)]
+    rows = [
+        link(product_id=products[ext].pk, category_id=category_ids[cid])
+        for ext, pairs in plan.categories.items()
+        for cid in dict(pairs)
+    ]
     link.objects.bulk_create(rows, ignore_conflicts=True)
     result.rows_written += len(rows)
 
@@ -295,16 +363,32 @@ def _replace_links(plan: _Plan, result: PageResult, products: dict[str, Product]
 def _replace_variants(plan: _Plan, result: PageResult, products: dict[str, Product]) -> None:
     if not plan.variants:
         return
-    rows = [Variant(product_id=products[ext].pk, external_id=v.external_id, sku=v.sku, title=v.title, price=v.price,
-                    inventory_quantity=v.inventory_quantity)
-            for ext, variants in plan.variants.items() for v in {v.external_id: v for v in variants}.values()]
-    kept = Variant.objects.bulk_create(
-        rows, update_conflicts=True, unique_fields=["product", "external_id"],
-        update_fields=["sku", "title", "price", "inventory_quantity"],
-    ) if rows else []
+    rows = [
+        Variant(
+            product_id=products[ext].pk,
+            external_id=v.external_id,
+            sku=v.sku,
+            title=v.title,
+            price=v.price,
+            inventory_quantity=v.inventory_quantity,
+        )
+        for ext, variants in plan.variants.items()
+        for v in {v.external_id: v for v in variants}.values()
+    ]
+    kept = (
+        Variant.objects.bulk_create(
+            rows,
+            update_conflicts=True,
+            unique_fields=["product", "external_id"],
+            update_fields=["sku", "title", "price", "inventory_quantity"],
+        )
+        if rows
+        else []
+    )
     # Variants the source no longer lists go (the product itself is only ever archived).
     Variant.objects.filter(product_id__in=[products[ext].pk for ext in plan.variants]).exclude(
-        pk__in=[v.pk for v in kept]).delete()
+        pk__in=[v.pk for v in kept]
+    ).delete()
     result.rows_written += len(kept)
 
 
@@ -332,20 +416,27 @@ def _record_conflicts(plan: _Plan, products: dict[str, Product], run: SyncRun) -
         product = products[ext]
         if kind == "open":
             reopened |= Q(product_id=product.pk, field=name)
-        rows.append(SyncConflict(
-            product_id=product.pk, run=run, field=name, local_value=tracked.as_text(local),
-            source_value=tracked.as_text(source),
-            status=SyncConflict.Status.OPEN if kind == "open" else SyncConflict.Status.RESOLVED,
-            resolution="" if kind == "open" else kind, resolved_at=None if kind == "open" else now,
-        ))
+        rows.append(
+            SyncConflict(
+                product_id=product.pk,
+                run=run,
+                field=name,
+                local_value=tracked.as_text(local),
+                source_value=tracked.as_text(source),
+                status=SyncConflict.Status.OPEN if kind == "open" else SyncConflict.Status.RESOLVED,
+                resolution="" if kind == "open" else kind,
+                resolved_at=None if kind == "open" else now,
+            )
+        )
     if reopened:
         # The source moved again while staff had not decided: the newer source value replaces it.
         SyncConflict.objects.filter(reopened, status=SyncConflict.Status.OPEN).delete()
     SyncConflict.objects.bulk_create(rows)
 
 
-def archive_missing(*, run: SyncRun, connection: SourceConnection, external_ids: list[str] | None = None,
-                    batch: int = 1000) -> int:
+def archive_missing(
+    *, run: SyncRun, connection: SourceConnection, external_ids: list[str] | None = None, batch: int = 1000
+) -> int:
     """Archive (never delete) the connection's products a full ``run`` did not see, or ``external_ids``.
 
     ``synced["status"]`` becomes ``archived`` too, so a product that comes back is taken as a

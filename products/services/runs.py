@@ -35,8 +35,10 @@ logger = logging.getLogger(__name__)
 QUEUE = "product-sync"
 JOB = "products.jobs.product_sync_job"
 DELETE_TOPICS = {
-    "shopify": ("products/delete",), "woocommerce": ("product.deleted",),
-    "bigcommerce": ("store/product/deleted",), "custom": ("product.deleted",),
+    "shopify": ("products/delete",),
+    "woocommerce": ("product.deleted",),
+    "bigcommerce": ("store/product/deleted",),
+    "custom": ("product.deleted",),
 }
 
 
@@ -44,20 +46,30 @@ def job_kwargs(run: SyncRun, *, webhook_data: dict[str, Any] | None = None) -> d
     """The job's payload: ids and plain values only (never the connection's credentials)."""
     connection = run.connection
     return {
-        "sync_id": run.pk, "tenant_id": connection.tenant_id, "connection_id": connection.pk,
-        "source": connection.source, "mode": run.mode, "conflict_resolution": run.conflict_resolution or None,
+        "sync_id": run.pk,
+        "tenant_id": connection.tenant_id,
+        "connection_id": connection.pk,
+        "source": connection.source,
+        "mode": run.mode,
+        "conflict_resolution": run.conflict_resolution or None,
         "webhook_data": webhook_data,
     }
 
 
-def start_sync(*, connection_id: int, mode: str = "delta", conflict_resolution: str | None = None,
-               trigger: str = SyncRun.Trigger.MANUAL) -> SyncRun:
+def start_sync(
+    *,
+    connection_id: int,
+    mode: str = "delta",
+    conflict_resolution: str | None = None,
+    trigger: str = SyncRun.Trigger.MANUAL,
+) -> SyncRun:
     """Record a run of ``mode`` for the connection and enqueue its job (after the commit)."""
     if mode not in SyncMode.values:
         raise SyncRefused(f"unknown sync mode {mode!r}; known: {', '.join(SyncMode.values)}")
     if conflict_resolution not in (None, "", *ConflictResolution.values):
-        raise SyncRefused(f"unknown conflict resolution {conflict_resolution!r}; known: "
-                          f"{', '.join(ConflictResolution.values)}")
+        raise SyncRefused(
+            f"unknown conflict resolution {conflict_resolution!r}; known: {', '.join(ConflictResolution.values)}"
+        )
     with transaction.atomic():
         try:
             connection = SourceConnection.objects.get(pk=connection_id)
@@ -65,11 +77,13 @@ def start_sync(*, connection_id: int, mode: str = "delta", conflict_resolution: 
             raise SyncRefused(f"no source connection {connection_id}") from None
         if not connection.is_active:
             raise SyncRefused(f"source connection {connection_id} is not active")
-        run = SyncRun.objects.create(connection=connection, mode=mode, trigger=trigger,
-                                     conflict_resolution=conflict_resolution or "")
+        run = SyncRun.objects.create(
+            connection=connection, mode=mode, trigger=trigger, conflict_resolution=conflict_resolution or ""
+        )
         enqueue(QUEUE, JOB, **job_kwargs(run))
-    logger.info("product sync queued run=%s connection=%s source=%s mode=%s", run.pk, connection.pk,
-                connection.source, mode)
+    logger.info(
+        "product sync queued run=%s connection=%s source=%s mode=%s", run.pk, connection.pk, connection.source, mode
+    )
     return run
 
 
@@ -79,8 +93,10 @@ def schedule_deltas() -> list[int]:
     A connection whose last run is still pending or running (a long full sync, a backlog) gets
     none: the next fire looks again.
     """
-    busy = SyncRun.objects.filter(status__in=[SyncRun.Status.PENDING, SyncRun.Status.RUNNING],
-                                  created_at__gte=timezone.now() - dt.timedelta(days=1)).values("connection_id")
+    busy = SyncRun.objects.filter(
+        status__in=[SyncRun.Status.PENDING, SyncRun.Status.RUNNING],
+        created_at__gte=timezone.now() - dt.timedelta(days=1),
+    ).values("connection_id")
     connections = list(SourceConnection.objects.filter(is_active=True, tenant__is_active=True).exclude(pk__in=busy))
     if not connections:
         return []
@@ -96,12 +112,21 @@ def schedule_deltas() -> list[int]:
 
 
 def source_connection(connection: SourceConnection) -> Connection:
-    return Connection(id=connection.pk, base_url=connection.base_url, credentials=dict(connection.credentials or {}),
-                      currency=connection.currency)
+    return Connection(
+        id=connection.pk,
+        base_url=connection.base_url,
+        credentials=dict(connection.credentials or {}),
+        currency=connection.currency,
+    )
 
 
-def sync_run(*, run_id: int, connection_id: int | None = None, webhook_data: dict[str, Any] | None = None,
-             last_attempt: bool = True) -> dict[str, Any]:
+def sync_run(
+    *,
+    run_id: int,
+    connection_id: int | None = None,
+    webhook_data: dict[str, Any] | None = None,
+    last_attempt: bool = True,
+) -> dict[str, Any]:
     """Run (or resume) ``run_id`` under its connection's lock; return a small summary.
 
     Raise ``SyncDeferred`` when another sync of the connection holds the lock or the source
@@ -117,13 +142,18 @@ def sync_run(*, run_id: int, connection_id: int | None = None, webhook_data: dic
     if run.status in (SyncRun.Status.SUCCEEDED, SyncRun.Status.FAILED):
         return {"status": run.status, "sync_id": run.pk, "duplicate": True}
     try:
-        with with_lock(("products", "sync", run.connection_id), ttl_seconds=settings.PRODUCT_SYNC_LOCK_TTL_SECONDS,
-                       keep_alive=True,
-                       wait_time_ms=settings.PRODUCT_SYNC_LOCK_WAIT_MS):
+        with with_lock(
+            ("products", "sync", run.connection_id),
+            ttl_seconds=settings.PRODUCT_SYNC_LOCK_TTL_SECONDS,
+            keep_alive=True,
+            wait_time_ms=settings.PRODUCT_SYNC_LOCK_WAIT_MS,
+        ):
             return _run(run, webhook_data=webhook_data, last_attempt=last_attempt)
     except LockNotAcquired:
-        raise SyncDeferred(f"another sync of connection {run.connection_id} is running",
-                           seconds=settings.PRODUCT_SYNC_LOCK_RETRY_SECONDS) from None
+        raise SyncDeferred(
+            f"another sync of connection {run.connection_id} is running",
+            seconds=settings.PRODUCT_SYNC_LOCK_RETRY_SECONDS,
+        ) from None
 
 
 def _budget() -> float:
@@ -135,7 +165,8 @@ def _run(run: SyncRun, *, webhook_data: dict[str, Any] | None, last_attempt: boo
     clock = time.monotonic()
     connection = run.connection
     SyncRun.objects.filter(pk=run.pk).update(
-        status=SyncRun.Status.RUNNING, started_at=Coalesce(F("started_at"), timezone.now()), jobs=F("jobs") + 1)
+        status=SyncRun.Status.RUNNING, started_at=Coalesce(F("started_at"), timezone.now()), jobs=F("jobs") + 1
+    )
     run.refresh_from_db(fields=["status", "started_at", "jobs", "cursor", "since", "pages"])
     if run.mode == SyncMode.DELTA and run.since is None and connection.sync_cursor and not webhook_data:
         run.since = connection.sync_cursor - dt.timedelta(seconds=settings.PRODUCT_SYNC_OVERLAP_SECONDS)
@@ -148,15 +179,29 @@ def _run(run: SyncRun, *, webhook_data: dict[str, Any] | None, last_attempt: boo
             _apply_webhook(run, connection, source, webhook_data, strategy)
             return _finish(run, connection, full=False, advance=False)
         while True:
-            page = source.fetch_page(source_connection(connection), mode=run.mode, since=run.since,
-                                     cursor=run.cursor or None)
+            page = source.fetch_page(
+                source_connection(connection), mode=run.mode, since=run.since, cursor=run.cursor or None
+            )
             with transaction.atomic():
-                result = apply_page(run=run, connection=connection, products=page.products, skipped=page.skipped,
-                                    strategy=strategy, full=full)
+                result = apply_page(
+                    run=run,
+                    connection=connection,
+                    products=page.products,
+                    skipped=page.skipped,
+                    strategy=strategy,
+                    full=full,
+                )
                 run.cursor = page.next_cursor or run.cursor
                 _save_page(run, result)
-            logger.info("product sync page run=%s page=%d created=%d updated=%d unchanged=%d skipped=%d",
-                        run.pk, run.pages, result.created, result.updated, result.unchanged, len(result.skipped))
+            logger.info(
+                "product sync page run=%s page=%d created=%d updated=%d unchanged=%d skipped=%d",
+                run.pk,
+                run.pages,
+                result.created,
+                result.updated,
+                result.unchanged,
+                len(result.skipped),
+            )
             if page.next_cursor is None:
                 return _finish(run, connection, full=full, advance=run.mode != SyncMode.INVENTORY_ONLY)
             if time.monotonic() - clock > _budget():
@@ -177,9 +222,12 @@ def _save_page(run: SyncRun, result: PageResult) -> None:
     if result.skipped:
         kept = SyncRun.objects.filter(pk=run.pk).values_list("skipped", flat=True).first() or []
     updates: dict[str, Any] = {
-        "cursor": run.cursor, "pages": F("pages") + 1,
-        "created": F("created") + result.created, "updated": F("updated") + result.updated,
-        "unchanged": F("unchanged") + result.unchanged, "conflicts": F("conflicts") + result.conflicts,
+        "cursor": run.cursor,
+        "pages": F("pages") + 1,
+        "created": F("created") + result.created,
+        "updated": F("updated") + result.updated,
+        "unchanged": F("unchanged") + result.unchanged,
+        "conflicts": F("conflicts") + result.conflicts,
         "errors": F("errors") + len(result.skipped),
     }
     if result.skipped and len(kept) < SKIPPED_KEPT:
@@ -187,8 +235,9 @@ def _save_page(run: SyncRun, result: PageResult) -> None:
     SyncRun.objects.filter(pk=run.pk).update(**updates)
 
 
-def _apply_webhook(run: SyncRun, connection: SourceConnection, source: Any, data: dict[str, Any],
-                   strategy: str) -> None:
+def _apply_webhook(
+    run: SyncRun, connection: SourceConnection, source: Any, data: dict[str, Any], strategy: str
+) -> None:
     topic, payload, headers = data.get("topic") or "", data.get("payload"), data.get("headers") or {}
     try:
         deleted = _deleted_id(connection.source, payload) if topic in DELETE_TOPICS.get(connection.source, ()) else None
@@ -217,26 +266,33 @@ def _finish(run: SyncRun, connection: SourceConnection, *, full: bool, advance: 
     with transaction.atomic():
         archived = archive_missing(run=run, connection=connection) if full else 0
         SyncRun.objects.filter(pk=run.pk).update(
-            status=SyncRun.Status.SUCCEEDED, finished_at=timezone.now(), archived=F("archived") + archived)
+            status=SyncRun.Status.SUCCEEDED, finished_at=timezone.now(), archived=F("archived") + archived
+        )
         if advance:
             # Never move the cursor back (an older run finishing after a newer one).
             SourceConnection.objects.filter(pk=connection.pk).filter(
                 Q(sync_cursor__isnull=True) | Q(sync_cursor__lt=run.started_at)
             ).update(sync_cursor=run.started_at, last_synced_at=timezone.now())
     run.refresh_from_db()
-    logger.info("product sync succeeded run=%s connection=%s mode=%s pages=%d %s", run.pk, connection.pk, run.mode,
-                run.pages, " ".join(f"{k}={v}" for k, v in run.counts.items()))
+    logger.info(
+        "product sync succeeded run=%s connection=%s mode=%s pages=%d %s",
+        run.pk,
+        connection.pk,
+        run.mode,
+        run.pages,
+        " ".join(f"{k}={v}" for k, v in run.counts.items()),
+    )
     return {"status": run.status, "sync_id": run.pk, "pages": run.pages, **run.counts}
 
 
 def _fail(run: SyncRun, connection: SourceConnection, exc: Exception, *, permanent: bool) -> SyncFailed:
     message = mask(str(exc), connection)
     if permanent:
-        SyncRun.objects.filter(pk=run.pk).update(status=SyncRun.Status.FAILED, finished_at=timezone.now(),
-                                                 error=message[:2000])
+        SyncRun.objects.filter(pk=run.pk).update(
+            status=SyncRun.Status.FAILED, finished_at=timezone.now(), error=message[:2000]
+        )
         logger.warning("product sync failed run=%s connection=%s: %s", run.pk, connection.pk, message)
     else:
         SyncRun.objects.filter(pk=run.pk).update(error=message[:2000])
-        logger.warning("product sync page failed, will retry run=%s connection=%s: %s", run.pk, connection.pk,
-                       message)
+        logger.warning("product sync page failed, will retry run=%s connection=%s: %s", run.pk, connection.pk, message)
     return SyncFailed(message, transient=not permanent)

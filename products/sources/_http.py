@@ -22,12 +22,17 @@ from broxiva.ratelimit import retry_after_seconds
 from products.sources.base import SourceAuthError, SourceError, SourceThrottled
 
 
-def get_json(label: str, url: str, *, params: Mapping[str, Any] | None = None,
-             headers: Mapping[str, str] | None = None) -> tuple[Any, http.Response]:
+def get_json(
+    label: str, url: str, *, params: Mapping[str, Any] | None = None, headers: Mapping[str, str] | None = None
+) -> tuple[Any, http.Response]:
     """GET ``url`` (guarded) and return its decoded JSON body and the response."""
     try:
         response = http.get(
-            url, untrusted=True, params=params, headers=headers, timeout=settings.PRODUCT_SYNC_HTTP_TIMEOUT,
+            url,
+            untrusted=True,
+            params=params,
+            headers=headers,
+            timeout=settings.PRODUCT_SYNC_HTTP_TIMEOUT,
             max_bytes=settings.PRODUCT_SYNC_MAX_PAGE_BYTES,
         )
     except http.HttpError as exc:
@@ -78,5 +83,6 @@ def require_secure(url: str, *, what: str) -> None:
         loopback = False
     if parts.scheme == "http" and loopback:
         return
-    raise SourceError(f"{what}: the shop URL must use https (credentials are never sent over plain http)",
-                      transient=False)
+    raise SourceError(
+        f"{what}: the shop URL must use https (credentials are never sent over plain http)", transient=False
+    )

@@ -24,8 +24,7 @@ STATUSES = ("active", "draft", "archived")
 class CustomFeedSource(Source):
     name = "custom"
 
-    def fetch_page(self, connection: Connection, *, mode: Mode, since: dt.datetime | None,
-                   cursor: str | None) -> Page:
+    def fetch_page(self, connection: Connection, *, mode: Mode, since: dt.datetime | None, cursor: str | None) -> Page:
         url = cursor or connection.base_url
         params = {"updated_since": since.astimezone(dt.UTC).isoformat()} if since and not cursor else None
         data, _ = get_json("custom feed", url, params=params, headers=_headers(connection, url))

@@ -34,28 +34,36 @@ from products.sources.base import (
 )
 
 API = "/wp-json/wc/v3"
-STATUSES = {"publish": "active", "draft": "draft", "pending": "draft", "private": "draft", "future": "draft",
-            "trash": "archived"}
+STATUSES = {
+    "publish": "active",
+    "draft": "draft",
+    "pending": "draft",
+    "private": "draft",
+    "future": "draft",
+    "trash": "archived",
+}
 INVENTORY_FIELDS = "id,type,stock_quantity,date_modified_gmt"
 
 
 class WooCommerceSource(Source):
     name = "woocommerce"
 
-    def fetch_page(self, connection: Connection, *, mode: Mode, since: dt.datetime | None,
-                   cursor: str | None) -> Page:
+    def fetch_page(self, connection: Connection, *, mode: Mode, since: dt.datetime | None, cursor: str | None) -> Page:
         page = int(cursor) if cursor else 1
         params: dict[str, Any] = {
-            "per_page": settings.PRODUCT_SYNC_PAGE_SIZE, "page": page,
-            "orderby": "modified" if since else "id", "order": "asc",
+            "per_page": settings.PRODUCT_SYNC_PAGE_SIZE,
+            "page": page,
+            "orderby": "modified" if since else "id",
+            "order": "asc",
         }
         if since is not None:
             params["modified_after"] = since.astimezone(dt.UTC).replace(tzinfo=None).isoformat(timespec="seconds")
             params["dates_are_gmt"] = "true"
         if mode == "inventory_only":
             params["_fields"] = INVENTORY_FIELDS
-        data, response = get_json("woocommerce products", _url(connection, "/products"), params=params,
-                                  headers=_auth(connection))
+        data, response = get_json(
+            "woocommerce products", _url(connection, "/products"), params=params, headers=_auth(connection)
+        )
         if not isinstance(data, list):
             raise SourceError("woocommerce products: the answer is not a list of products", transient=False)
         products, skipped = [], []
@@ -104,21 +112,27 @@ class WooCommerceSource(Source):
         page = 1
         while True:
             params = {"per_page": 100, "page": page}
-            data, response = get_json("woocommerce variations", _url(connection, f"/products/{product_id}/variations"),
-                                      params=params, headers=_auth(connection))
+            data, response = get_json(
+                "woocommerce variations",
+                _url(connection, f"/products/{product_id}/variations"),
+                params=params,
+                headers=_auth(connection),
+            )
             if not isinstance(data, list):
                 raise ValueError("its variations are not a list")
             for item in data:
                 if not isinstance(item, dict):
                     raise ValueError("a variation is not an object")
                 options = [str(a.get("option", "")) for a in item.get("attributes") or [] if isinstance(a, dict)]
-                found.append(SourceVariant(
-                    external_id=_parse.external_id(item.get("id")),
-                    sku=_parse.text(item, "sku", limit=255),
-                    title=" / ".join(o for o in options if o)[:500],
-                    price=_parse.price(item.get("price")),
-                    inventory_quantity=_parse.quantity(item.get("stock_quantity"), key="stock_quantity"),
-                ))
+                found.append(
+                    SourceVariant(
+                        external_id=_parse.external_id(item.get("id")),
+                        sku=_parse.text(item, "sku", limit=255),
+                        title=" / ".join(o for o in options if o)[:500],
+                        price=_parse.price(item.get("price")),
+                        inventory_quantity=_parse.quantity(item.get("stock_quantity"), key="stock_quantity"),
+                    )
+                )
             try:
                 total = int(response.headers.get("X-WP-TotalPages", "1"))
             except ValueError:

@@ -33,8 +33,13 @@ def woo(acme, shop):
     from products.models import SourceConnection
 
     return SourceConnection.objects.create(
-        tenant=acme, name="Acme Woo", source="woocommerce", base_url=shop.url, currency="EUR",
-        credentials={"consumer_key": KEY, "consumer_secret": SECRET}, webhook_secret="whsec-acme-woo-0123456789",
+        tenant=acme,
+        name="Acme Woo",
+        source="woocommerce",
+        base_url=shop.url,
+        currency="EUR",
+        credentials={"consumer_key": KEY, "consumer_secret": SECRET},
+        webhook_secret="whsec-acme-woo-0123456789",
     )
 
 

@@ -56,7 +56,12 @@ def test_source_wins(shop, woo, synced):
     assert run.conflicts == 1
     conflict = SyncConflict.objects.get()
     assert (conflict.field, conflict.local_value, conflict.source_value, conflict.status, conflict.resolution) == (
-        "title", "Local title", "New source title", "resolved", "source_wins")
+        "title",
+        "Local title",
+        "New source title",
+        "resolved",
+        "source_wins",
+    )
 
 
 def test_local_wins_keeps_the_local_value_and_takes_the_untouched_fields(shop, woo, synced):
@@ -82,7 +87,8 @@ def test_newest_wins_keeps_the_local_edit_when_it_is_newer(shop, woo, synced):
     edited = dt.datetime.fromisoformat(synced.local_edited_at["title"])
     change_at_source(shop, modified=edited + dt.timedelta(seconds=1))
     Product.objects.filter(pk=synced.pk).update(
-        local_edited_at={"title": (edited + dt.timedelta(minutes=10)).isoformat()})
+        local_edited_at={"title": (edited + dt.timedelta(minutes=10)).isoformat()}
+    )
 
     run_sync(woo, conflict_resolution="newest_wins")
 
@@ -98,7 +104,11 @@ def test_flag_for_review_opens_a_conflict_and_keeps_local_until_staff_take_the_s
     assert (product.title, product.price) == ("Local title", Decimal("12.00"))
     conflict = SyncConflict.objects.get()
     assert (conflict.status, conflict.local_value, conflict.source_value, conflict.run_id) == (
-        "open", "Local title", "New source title", run.pk)
+        "open",
+        "Local title",
+        "New source title",
+        run.pk,
+    )
     # The source moves again before anyone decided: still one open conflict, with the newer value.
     change_at_source(shop, name="Newer source title")
     run_sync(woo, conflict_resolution="flag_for_review")
@@ -140,14 +150,27 @@ def test_both_sides_making_the_same_change_is_no_conflict(shop, woo, synced):
     assert run.conflicts == 0 and product.synced["title"] == "Local title" and "title" not in product.local_edited_at
 
 
-@pytest.mark.parametrize("local, synced_value, source, strategy, expected", [
-    ("a", "a", "a", "source_wins", ("a", "a", "")),
-    ("L", "a", "a", "source_wins", ("L", "a", "")),
-    ("a", "a", "S", "local_wins", ("S", "S", "")),
-    ("L", "a", "S", "source_wins", ("S", "S", "source_wins")),
-    ("L", "a", "S", "local_wins", ("L", "S", "local_wins")),
-    ("L", "a", "S", "flag_for_review", ("L", "S", "open")),
-])
+@pytest.mark.parametrize(
+    "local, synced_value, source, strategy, expected",
+    [
+        ("a", "a", "a", "source_wins", ("a", "a", "")),
+        ("L", "a", "a", "source_wins", ("L", "a", "")),
+        ("a", "a", "S", "local_wins", ("S", "S", "")),
+        ("L", "a", "S", "source_wins", ("S", "S", "source_wins")),
+        ("L", "a", "S", "local_wins", ("L", "S", "local_wins")),
+        ("L", "a", "S", "flag_for_review", ("L", "S", "open")),
+    ],
+)
 def test_merge_field(local, synced_value, source, strategy, expected):
-    assert merge_field(name="title", local=local, synced=synced_value, source=source, strategy=strategy,
-                       source_updated_at=None, local_edited_at=None) == expected
+    assert (
+        merge_field(
+            name="title",
+            local=local,
+            synced=synced_value,
+            source=source,
+            strategy=strategy,
+            source_updated_at=None,
+            local_edited_at=None,
+        )
+        == expected
+    )

@@ -18,7 +18,6 @@ from tests.products.woo_server import BASE, KEY, SECRET, gmt, woo_product, woo_v
 pytestmark = pytest.mark.django_db
 
 
-
 def later() -> dt.datetime:
     """A source change made now, after the sync that ran before it (seconds: WooCommerce's precision)."""
     return dt.datetime.now(dt.UTC).replace(microsecond=0) + dt.timedelta(seconds=1)
@@ -32,7 +31,12 @@ def test_it_imports_every_product_then_a_delta_asks_from_the_last_sync_minus_the
     assert (run.created, run.updated, run.unchanged, run.archived, run.pages) == (5, 0, 0, 0, 3)
     product = Product.objects.get(connection=woo, external_id="3")
     assert (product.title, product.handle, product.status, product.price, product.currency) == (
-        "Product 3", "product-3", "active", Decimal("19.99"), "EUR")
+        "Product 3",
+        "product-3",
+        "active",
+        Decimal("19.99"),
+        "EUR",
+    )
     assert product.inventory_quantity == 5 and product.description == "<p>About product 3</p>"
     assert product.source_updated_at == BASE
     assert list(product.categories.values_list("name", flat=True)) == ["Clothing"]
@@ -100,15 +104,20 @@ def test_an_unchanged_resync_writes_nothing_and_counts_unchanged(shop, woo):
 
 def test_inventory_only_touches_quantities_and_nothing_else(shop, woo):
     shop.add(woo_product(1), woo_product(2, type_="variable", variations=[21, 22]))
-    shop.variations[2] = [woo_variation(21, sku="S-21", price="10.00", stock=3, option="S"),
-                          woo_variation(22, sku="S-22", price="11.00", stock=4, option="M")]
+    shop.variations[2] = [
+        woo_variation(21, sku="S-21", price="10.00", stock=3, option="S"),
+        woo_variation(22, sku="S-22", price="11.00", stock=4, option="M"),
+    ]
     run_sync(woo, mode="full")
     # Everything changes at the source; an inventory sync must take only the quantities.
-    shop.add(woo_product(1, name="New name", price="99.00", stock=42, modified=later(), description="<p>new</p>"),
-             woo_product(2, name="Other", price="1.00", stock=7, modified=later(), type_="variable",
-                         variations=[21, 22]))
-    shop.variations[2] = [woo_variation(21, sku="CHANGED", price="50.00", stock=0, option="XL"),
-                          woo_variation(22, sku="S-22", price="11.00", stock=9, option="M")]
+    shop.add(
+        woo_product(1, name="New name", price="99.00", stock=42, modified=later(), description="<p>new</p>"),
+        woo_product(2, name="Other", price="1.00", stock=7, modified=later(), type_="variable", variations=[21, 22]),
+    )
+    shop.variations[2] = [
+        woo_variation(21, sku="CHANGED", price="50.00", stock=0, option="XL"),
+        woo_variation(22, sku="S-22", price="11.00", stock=9, option="M"),
+    ]
     shop.add(woo_product(3))  # new at the source: not created by an inventory sync
     shop.requests.clear()
 
@@ -118,7 +127,11 @@ def test_inventory_only_touches_quantities_and_nothing_else(shop, woo):
     assert run.skipped == [{"external_id": "3", "reason": "not stored yet: run a full or delta sync first"}]
     one = Product.objects.get(external_id="1")
     assert (one.inventory_quantity, one.title, one.price, one.description) == (
-        42, "Product 1", Decimal("19.99"), "<p>About product 1</p>")
+        42,
+        "Product 1",
+        Decimal("19.99"),
+        "<p>About product 1</p>",
+    )
     assert one.source_updated_at == BASE  # not a content sync
     variants = {v.external_id: v for v in Variant.objects.filter(product__external_id="2")}
     assert (variants["21"].inventory_quantity, variants["21"].sku, variants["21"].price) == (0, "S-21", Decimal("10"))
@@ -132,11 +145,16 @@ def test_inventory_only_touches_quantities_and_nothing_else(shop, woo):
 
 def test_variable_products_get_their_variations(shop, woo):
     shop.add(woo_product(7, type_="variable", variations=[71, 72]))
-    shop.variations[7] = [woo_variation(71, sku="TEE-S", price="10.00", stock=3, option="S"),
-                          woo_variation(72, sku="TEE-M", price="12.50", stock=None, option="M")]
+    shop.variations[7] = [
+        woo_variation(71, sku="TEE-S", price="10.00", stock=3, option="S"),
+        woo_variation(72, sku="TEE-M", price="12.50", stock=None, option="M"),
+    ]
     run_sync(woo, mode="full")
-    variants = list(Variant.objects.filter(product__external_id="7").order_by("external_id").values_list(
-        "external_id", "sku", "title", "price", "inventory_quantity"))
+    variants = list(
+        Variant.objects.filter(product__external_id="7")
+        .order_by("external_id")
+        .values_list("external_id", "sku", "title", "price", "inventory_quantity")
+    )
     assert variants == [("71", "TEE-S", "S", Decimal("10"), 3), ("72", "TEE-M", "M", Decimal("12.5"), None)]
     shop.variations[7] = shop.variations[7][:1]
     shop.add(woo_product(7, type_="variable", variations=[71], modified=later()))
@@ -153,8 +171,10 @@ def test_a_malformed_product_is_skipped_with_its_id_and_reason_never_aborting_th
     run = run_sync(woo, mode="full")
 
     assert run.status == "succeeded" and run.created == 2 and run.errors == 2
-    assert run.skipped == [{"external_id": "2", "reason": "price 'twelve' is not a number"},
-                           {"external_id": "3", "reason": "missing date_modified_gmt"}]
+    assert run.skipped == [
+        {"external_id": "2", "reason": "price 'twelve' is not a number"},
+        {"external_id": "3", "reason": "missing date_modified_gmt"},
+    ]
     assert set(Product.objects.values_list("external_id", flat=True)) == {"1", "4"}
 
 
@@ -232,8 +252,12 @@ def test_credentials_are_sent_over_plain_http_only_to_loopback(acme):
     from products.models import SourceConnection as SC
     from products.services import sync_run
 
-    connection = SC.objects.create(tenant=acme, source="woocommerce", base_url="http://shop.example.com",
-                                   credentials={"consumer_key": KEY, "consumer_secret": SECRET})
+    connection = SC.objects.create(
+        tenant=acme,
+        source="woocommerce",
+        base_url="http://shop.example.com",
+        credentials={"consumer_key": KEY, "consumer_secret": SECRET},
+    )
     run = SyncRun.objects.create(connection=connection, mode="full")
     with pytest.raises(SyncFailed, match="must use https"):
         sync_run(run_id=run.pk)
@@ -245,16 +269,25 @@ def test_start_sync_records_a_run_and_a_job_with_ids_only(woo):
     run = start_sync(connection_id=woo.pk, mode="full", conflict_resolution="local_wins")
     (job,) = OutboxJob.objects.filter(queue="product-sync")
     assert job.func == "products.jobs.product_sync_job"
-    assert job.kwargs == {"sync_id": run.pk, "tenant_id": woo.tenant_id, "connection_id": woo.pk,
-                          "source": "woocommerce", "mode": "full", "conflict_resolution": "local_wins",
-                          "webhook_data": None}
+    assert job.kwargs == {
+        "sync_id": run.pk,
+        "tenant_id": woo.tenant_id,
+        "connection_id": woo.pk,
+        "source": "woocommerce",
+        "mode": "full",
+        "conflict_resolution": "local_wins",
+        "webhook_data": None,
+    }
     assert SECRET not in str(job.kwargs) and KEY not in str(job.kwargs)
 
 
-@pytest.mark.parametrize("kwargs, problem", [
-    ({"mode": "everything"}, "unknown sync mode"),
-    ({"conflict_resolution": "coin_toss"}, "unknown conflict resolution"),
-])
+@pytest.mark.parametrize(
+    "kwargs, problem",
+    [
+        ({"mode": "everything"}, "unknown sync mode"),
+        ({"conflict_resolution": "coin_toss"}, "unknown conflict resolution"),
+    ],
+)
 def test_start_sync_refuses_bad_input_and_records_nothing(woo, kwargs, problem):
     from products.errors import SyncRefused
     from products.services import start_sync

@@ -27,22 +27,46 @@ def sign(secret: str, body: bytes) -> str:
 @pytest.fixture
 def shopify(acme):
     return SourceConnection.objects.create(
-        tenant=acme, source="shopify", base_url="https://acme.myshopify.com", webhook_secret=SHOPIFY_SECRET,
+        tenant=acme,
+        source="shopify",
+        base_url="https://acme.myshopify.com",
+        webhook_secret=SHOPIFY_SECRET,
         credentials={"access_token": "shpat_acme_0123456789abcdef"},
     )
 
 
 def shopify_payload(pid=632910392, updated_at="2026-11-01T12:00:00-05:00"):
-    return {"id": pid, "title": "IPod Nano - 8GB", "body_html": "<p>It's the small iPod.</p>", "vendor": "Apple",
-            "product_type": "Cult Products", "handle": "ipod-nano", "updated_at": updated_at, "status": "active",
-            "admin_graphql_api_id": f"gid://shopify/Product/{pid}", "variants": []}
+    return {
+        "id": pid,
+        "title": "IPod Nano - 8GB",
+        "body_html": "<p>It's the small iPod.</p>",
+        "vendor": "Apple",
+        "product_type": "Cult Products",
+        "handle": "ipod-nano",
+        "updated_at": updated_at,
+        "status": "active",
+        "admin_graphql_api_id": f"gid://shopify/Product/{pid}",
+        "variants": [],
+    }
 
 
-def post_shopify(client, connection, body: bytes, *, signature: str | None = None, webhook_id="b54557e4-bdd9-4b37",
-                 topic="products/update", **extra):
-    headers = {"HTTP_X_SHOPIFY_TOPIC": topic, "HTTP_X_SHOPIFY_WEBHOOK_ID": webhook_id,
-               "HTTP_X_SHOPIFY_SHOP_DOMAIN": "acme.myshopify.com",
-               "HTTP_X_SHOPIFY_TRIGGERED_AT": "2026-11-01T17:00:00.000Z", **extra}
+def post_shopify(
+    client,
+    connection,
+    body: bytes,
+    *,
+    signature: str | None = None,
+    webhook_id="b54557e4-bdd9-4b37",
+    topic="products/update",
+    **extra,
+):
+    headers = {
+        "HTTP_X_SHOPIFY_TOPIC": topic,
+        "HTTP_X_SHOPIFY_WEBHOOK_ID": webhook_id,
+        "HTTP_X_SHOPIFY_SHOP_DOMAIN": "acme.myshopify.com",
+        "HTTP_X_SHOPIFY_TRIGGERED_AT": "2026-11-01T17:00:00.000Z",
+        **extra,
+    }
     if signature is not None:
         headers["HTTP_X_SHOPIFY_HMAC_SHA256"] = signature
     return client.post(f"/webhooks/shopify/{connection.pk}/", data=body, content_type="application/json", **headers)
@@ -53,8 +77,9 @@ def product_jobs():
     return [queue.fetch_job(job_id) for job_id in queue.job_ids]
 
 
-def test_shopify_good_signature_enqueues_a_job_with_the_webhook_data(client, shopify,
-                                                                     django_capture_on_commit_callbacks):
+def test_shopify_good_signature_enqueues_a_job_with_the_webhook_data(
+    client, shopify, django_capture_on_commit_callbacks
+):
     body = json.dumps(shopify_payload()).encode()
     with django_capture_on_commit_callbacks(execute=True):
         response = post_shopify(client, shopify, body, signature=sign(SHOPIFY_SECRET, body))
@@ -103,8 +128,13 @@ def test_a_duplicate_delivery_id_is_acknowledged_and_dropped(client, shopify, dj
 
 
 def test_a_payload_older_than_the_stored_product_is_acknowledged_and_ignored(client, shopify):
-    Product.objects.create(tenant=shopify.tenant, connection=shopify, external_id="632910392", title="IPod",
-                           source_updated_at=dt.datetime(2026, 11, 2, tzinfo=dt.UTC))
+    Product.objects.create(
+        tenant=shopify.tenant,
+        connection=shopify,
+        external_id="632910392",
+        title="IPod",
+        source_updated_at=dt.datetime(2026, 11, 2, tzinfo=dt.UTC),
+    )
     body = json.dumps(shopify_payload(updated_at="2026-11-01T12:00:00-05:00")).encode()
     response = post_shopify(client, shopify, body, signature=sign(SHOPIFY_SECRET, body))
     assert response.status_code == 200 and response.json()["status"] == "stale"
@@ -128,10 +158,17 @@ def test_only_post_is_allowed(client, shopify):
 
 def test_an_unknown_source_or_connection_is_404(client, shopify):
     body = b"{}"
-    assert client.post(f"/webhooks/shopify/{shopify.pk + 1}/", data=body, content_type="application/json").status_code == 404
-    assert client.post(f"/webhooks/woocommerce/{shopify.pk}/", data=body,
-                       content_type="application/json").status_code == 404
-    assert client.post(f"/webhooks/magento/{shopify.pk}/", data=body, content_type="application/json").status_code == 404
+    assert (
+        client.post(f"/webhooks/shopify/{shopify.pk + 1}/", data=body, content_type="application/json").status_code
+        == 404
+    )
+    assert (
+        client.post(f"/webhooks/woocommerce/{shopify.pk}/", data=body, content_type="application/json").status_code
+        == 404
+    )
+    assert (
+        client.post(f"/webhooks/magento/{shopify.pk}/", data=body, content_type="application/json").status_code == 404
+    )
 
 
 def test_a_connection_without_a_secret_accepts_nothing(client, shopify):
@@ -154,13 +191,16 @@ def test_the_view_is_csrf_exempt_under_csrf_checks(shopify):
 
 
 def post_woo(client, connection, body: bytes, *, signature: str | None, delivery="101", topic="product.updated"):
-    headers = {"HTTP_X_WC_WEBHOOK_TOPIC": topic, "HTTP_X_WC_WEBHOOK_DELIVERY_ID": delivery,
-               "HTTP_X_WC_WEBHOOK_SOURCE": "https://shop.test/", "HTTP_X_WC_WEBHOOK_RESOURCE": "product",
-               "HTTP_X_WC_WEBHOOK_EVENT": "updated"}
+    headers = {
+        "HTTP_X_WC_WEBHOOK_TOPIC": topic,
+        "HTTP_X_WC_WEBHOOK_DELIVERY_ID": delivery,
+        "HTTP_X_WC_WEBHOOK_SOURCE": "https://shop.test/",
+        "HTTP_X_WC_WEBHOOK_RESOURCE": "product",
+        "HTTP_X_WC_WEBHOOK_EVENT": "updated",
+    }
     if signature is not None:
         headers["HTTP_X_WC_WEBHOOK_SIGNATURE"] = signature
-    return client.post(f"/webhooks/woocommerce/{connection.pk}/", data=body, content_type="application/json",
-                       **headers)
+    return client.post(f"/webhooks/woocommerce/{connection.pk}/", data=body, content_type="application/json", **headers)
 
 
 def run_webhook_job(job):
@@ -194,8 +234,9 @@ def test_woocommerce_delete_archives_the_product(client, woo, django_capture_on_
 
 
 def test_woocommerce_ping_on_creation_is_answered_and_stores_nothing(client, woo):
-    response = client.post(f"/webhooks/woocommerce/{woo.pk}/", data="webhook_id=17",
-                           content_type="application/x-www-form-urlencoded")
+    response = client.post(
+        f"/webhooks/woocommerce/{woo.pk}/", data="webhook_id=17", content_type="application/x-www-form-urlencoded"
+    )
     assert response.status_code == 200 and not SyncRun.objects.exists()
 
 
@@ -205,8 +246,9 @@ def test_woocommerce_bad_signature_is_401(client, woo):
     assert not SyncRun.objects.exists()
 
 
-def test_a_webhook_payload_that_is_not_a_product_fails_its_run_permanently(client, woo,
-                                                                           django_capture_on_commit_callbacks):
+def test_a_webhook_payload_that_is_not_a_product_fails_its_run_permanently(
+    client, woo, django_capture_on_commit_callbacks
+):
     body = json.dumps({"id": 55, "name": "no date"}).encode()
     with django_capture_on_commit_callbacks(execute=True):
         post_woo(client, woo, body, signature=sign(woo.webhook_secret, body))
@@ -224,11 +266,19 @@ def test_a_webhook_payload_that_is_not_a_product_fails_its_run_permanently(clien
 
 
 def test_bigcommerce_is_verified_by_its_secret_header(client, acme, settings, django_capture_on_commit_callbacks):
-    connection = SourceConnection.objects.create(tenant=acme, source="bigcommerce", base_url="https://api.test",
-                                                 webhook_secret="bc-header-secret-0123456789")
-    body = json.dumps({"scope": "store/product/updated", "store_id": "1025646", "hash": "3f9ea420af83450d7ef9f78b",
-                       "data": {"type": "product", "id": 140}, "created_at": 1561479335,
-                       "producer": "stores/abc123"}).encode()
+    connection = SourceConnection.objects.create(
+        tenant=acme, source="bigcommerce", base_url="https://api.test", webhook_secret="bc-header-secret-0123456789"
+    )
+    body = json.dumps(
+        {
+            "scope": "store/product/updated",
+            "store_id": "1025646",
+            "hash": "3f9ea420af83450d7ef9f78b",
+            "data": {"type": "product", "id": 140},
+            "created_at": 1561479335,
+            "producer": "stores/abc123",
+        }
+    ).encode()
     url = f"/webhooks/bigcommerce/{connection.pk}/"
     header = "HTTP_" + settings.PRODUCT_WEBHOOK_BIGCOMMERCE_HEADER.upper().replace("-", "_")
     assert client.post(url, data=body, content_type="application/json", **{header: "nope"}).status_code == 401
@@ -239,15 +289,28 @@ def test_bigcommerce_is_verified_by_its_secret_header(client, acme, settings, dj
     assert product_jobs()[0].kwargs["webhook_data"]["topic"] == "store/product/updated"
 
 
-def test_custom_webhook_is_signed_like_woocommerce_and_stores_the_product(client, acme,
-                                                                          django_capture_on_commit_callbacks):
-    connection = SourceConnection.objects.create(tenant=acme, source="custom", base_url="https://feed.test/p.json",
-                                                 webhook_secret="custom-secret-0123456789", currency="USD")
-    body = json.dumps({"id": "sku-1", "title": "Custom", "price": "3.00", "updated_at": "2026-11-01T00:00:00Z"}).encode()
+def test_custom_webhook_is_signed_like_woocommerce_and_stores_the_product(
+    client, acme, django_capture_on_commit_callbacks
+):
+    connection = SourceConnection.objects.create(
+        tenant=acme,
+        source="custom",
+        base_url="https://feed.test/p.json",
+        webhook_secret="custom-secret-0123456789",
+        currency="USD",
+    )
+    body = json.dumps(
+        {"id": "sku-1", "title": "Custom", "price": "3.00", "updated_at": "2026-11-01T00:00:00Z"}
+    ).encode()
     with django_capture_on_commit_callbacks(execute=True):
-        response = client.post(f"/webhooks/custom/{connection.pk}/", data=body, content_type="application/json",
-                               HTTP_X_BROXIVA_SIGNATURE=sign("custom-secret-0123456789", body),
-                               HTTP_X_BROXIVA_TOPIC="product.updated", HTTP_X_BROXIVA_DELIVERY_ID="d-1")
+        response = client.post(
+            f"/webhooks/custom/{connection.pk}/",
+            data=body,
+            content_type="application/json",
+            HTTP_X_BROXIVA_SIGNATURE=sign("custom-secret-0123456789", body),
+            HTTP_X_BROXIVA_TOPIC="product.updated",
+            HTTP_X_BROXIVA_DELIVERY_ID="d-1",
+        )
     assert response.status_code == 200
     run_webhook_job(product_jobs()[0])
     assert Product.objects.get(connection=connection, external_id="sku-1").currency == "USD"

@@ -24,8 +24,12 @@ def env(**extra: str) -> dict[str, str]:
 
 def jobs_of(queue_name: str = "product-sync") -> list[Job]:
     queue = get_queue(queue_name)
-    registries = [queue.job_ids, queue.finished_job_registry.get_job_ids(), queue.failed_job_registry.get_job_ids(),
-                  queue.scheduled_job_registry.get_job_ids()]
+    registries = [
+        queue.job_ids,
+        queue.finished_job_registry.get_job_ids(),
+        queue.failed_job_registry.get_job_ids(),
+        queue.scheduled_job_registry.get_job_ids(),
+    ]
     return [queue.fetch_job(job_id) for ids in registries for job_id in ids]
 
 
@@ -38,8 +42,11 @@ def test_a_real_worker_defers_a_429_and_fails_a_401_at_once(shop, woo, acme):
     shop.add(*(woo_product(i) for i in range(1, 4)))
     shop.fail.append((429, {"Retry-After": "120"}, {"code": "too_many_requests", "message": "Slow down"}))
     locked_out = SourceConnection.objects.create(
-        tenant=acme, source="woocommerce", base_url=shop.url,
-        credentials={"consumer_key": KEY, "consumer_secret": "cs_revoked_secret_0123456789"})
+        tenant=acme,
+        source="woocommerce",
+        base_url=shop.url,
+        credentials={"consumer_key": KEY, "consumer_secret": "cs_revoked_secret_0123456789"},
+    )
     throttled = start_sync(connection_id=woo.pk, mode="full")
     refused = start_sync(connection_id=locked_out.pk, mode="full")
 
@@ -65,9 +72,13 @@ def test_a_worker_killed_mid_sync_resumes_from_its_cursor_without_duplicates(sho
     shop.add(*(woo_product(i) for i in range(1, 11)))  # 5 pages of 2
     shop.delay = 0.7
     run = start_sync(connection_id=woo.pk, mode="full")
-    extra = {"QUEUE_OVERRIDES": json.dumps(settings.QUEUE_OVERRIDES), "PRODUCT_SYNC_LOCK_TTL_SECONDS": "3",
-             "PRODUCT_SYNC_LOCK_RETRY_SECONDS": "1", "OUTBOUND_ALLOWED_NETWORKS": "127.0.0.0/8",
-             "PRODUCT_SYNC_PAGE_SIZE": "2"}
+    extra = {
+        "QUEUE_OVERRIDES": json.dumps(settings.QUEUE_OVERRIDES),
+        "PRODUCT_SYNC_LOCK_TTL_SECONDS": "3",
+        "PRODUCT_SYNC_LOCK_RETRY_SECONDS": "1",
+        "OUTBOUND_ALLOWED_NETWORKS": "127.0.0.0/8",
+        "PRODUCT_SYNC_PAGE_SIZE": "2",
+    }
     victim = start_worker("product-sync", env=fast_recovery_env(**extra))
     try:
         wait_for(lambda: SyncRun.objects.get(pk=run.pk).pages >= 2, timeout=60, what="two pages stored")
@@ -81,8 +92,11 @@ def test_a_worker_killed_mid_sync_resumes_from_its_cursor_without_duplicates(sho
 
     rescuer = start_worker("product-sync", env=fast_recovery_env(**extra))
     try:
-        wait_for(lambda: SyncRun.objects.get(pk=run.pk).status == "succeeded", timeout=120,
-                 what="the abandoned run to be retried and finish")
+        wait_for(
+            lambda: SyncRun.objects.get(pk=run.pk).status == "succeeded",
+            timeout=120,
+            what="the abandoned run to be retried and finish",
+        )
     finally:
         stop(rescuer)
 
@@ -127,12 +141,18 @@ def test_the_periodic_entry_fans_out_a_delta_per_active_connection(shop, woo, ac
     from products.schedules import SCHEDULES
 
     shop.add(woo_product(1))
-    second = SourceConnection.objects.create(tenant=globex, source="woocommerce", base_url=shop.url,
-                                             credentials=woo.credentials)
-    SourceConnection.objects.create(tenant=acme, source="woocommerce", base_url=shop.url, is_active=False,
-                                    credentials=woo.credentials)
+    second = SourceConnection.objects.create(
+        tenant=globex, source="woocommerce", base_url=shop.url, credentials=woo.credentials
+    )
+    SourceConnection.objects.create(
+        tenant=acme, source="woocommerce", base_url=shop.url, is_active=False, credentials=woo.credentials
+    )
     (entry,) = SCHEDULES
-    assert (entry.queue, entry.cron, entry.func) == ("product-sync", "0 */6 * * *", "products.jobs.product_sync_all_job")
+    assert (entry.queue, entry.cron, entry.func) == (
+        "product-sync",
+        "0 */6 * * *",
+        "products.jobs.product_sync_all_job",
+    )
     scheduler = get_scheduler()
     register([entry], scheduler=scheduler)
     scheduler.connection.zadd(scheduler.scheduled_jobs_key, {entry.job_id: 0})

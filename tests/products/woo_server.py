@@ -29,29 +29,65 @@ def gmt(when: dt.datetime) -> str:
     return when.astimezone(dt.UTC).replace(tzinfo=None).isoformat(timespec="seconds")
 
 
-def woo_product(pid: int, *, name: str | None = None, price: str = "19.99", stock: int | None = 5,
-                modified: dt.datetime | None = None, status: str = "publish", description: str | None = None,
-                categories: list[dict[str, Any]] | None = None, type_: str = "simple",
-                variations: list[int] | None = None, slug: str | None = None) -> dict[str, Any]:
+def woo_product(
+    pid: int,
+    *,
+    name: str | None = None,
+    price: str = "19.99",
+    stock: int | None = 5,
+    modified: dt.datetime | None = None,
+    status: str = "publish",
+    description: str | None = None,
+    categories: list[dict[str, Any]] | None = None,
+    type_: str = "simple",
+    variations: list[int] | None = None,
+    slug: str | None = None,
+) -> dict[str, Any]:
     """A product as WooCommerce's REST API returns it (the fields the source reads, and a few more)."""
     modified = modified or BASE
     return {
-        "id": pid, "name": name if name is not None else f"Product {pid}", "slug": slug or f"product-{pid}",
-        "permalink": f"https://shop.test/product/product-{pid}/", "date_created": gmt(BASE),
-        "date_created_gmt": gmt(BASE), "date_modified": gmt(modified), "date_modified_gmt": gmt(modified),
-        "type": type_, "status": status, "featured": False, "catalog_visibility": "visible",
+        "id": pid,
+        "name": name if name is not None else f"Product {pid}",
+        "slug": slug or f"product-{pid}",
+        "permalink": f"https://shop.test/product/product-{pid}/",
+        "date_created": gmt(BASE),
+        "date_created_gmt": gmt(BASE),
+        "date_modified": gmt(modified),
+        "date_modified_gmt": gmt(modified),
+        "type": type_,
+        "status": status,
+        "featured": False,
+        "catalog_visibility": "visible",
         "description": description if description is not None else f"<p>About product {pid}</p>",
-        "short_description": "", "sku": f"SKU-{pid}", "price": price, "regular_price": price, "sale_price": "",
-        "on_sale": False, "purchasable": True, "manage_stock": stock is not None, "stock_quantity": stock,
-        "stock_status": "instock", "categories": categories if categories is not None else [
-            {"id": 9, "name": "Clothing", "slug": "clothing"}],
-        "tags": [], "images": [], "attributes": [], "variations": variations or [], "meta_data": [],
+        "short_description": "",
+        "sku": f"SKU-{pid}",
+        "price": price,
+        "regular_price": price,
+        "sale_price": "",
+        "on_sale": False,
+        "purchasable": True,
+        "manage_stock": stock is not None,
+        "stock_quantity": stock,
+        "stock_status": "instock",
+        "categories": categories if categories is not None else [{"id": 9, "name": "Clothing", "slug": "clothing"}],
+        "tags": [],
+        "images": [],
+        "attributes": [],
+        "variations": variations or [],
+        "meta_data": [],
     }
 
 
 def woo_variation(vid: int, *, sku: str, price: str, stock: int | None, option: str) -> dict[str, Any]:
-    return {"id": vid, "sku": sku, "price": price, "regular_price": price, "stock_quantity": stock,
-            "manage_stock": stock is not None, "attributes": [{"id": 1, "name": "Size", "option": option}]}
+    return {
+        "id": vid,
+        "sku": sku,
+        "price": price,
+        "regular_price": price,
+        "stock_quantity": stock,
+        "manage_stock": stock is not None,
+        "attributes": [{"id": 1, "name": "Size", "option": option}],
+    }
 
 
 class WooShop:
@@ -108,8 +144,15 @@ class WooShop:
         self.requests.append({"path": parts.path, "query": query})
         expected = "Basic " + base64.b64encode(f"{KEY}:{SECRET}".encode()).decode()
         if handler.headers.get("Authorization") != expected:
-            return 401, {}, {"code": "woocommerce_rest_cannot_view", "message": "Sorry, you cannot list resources.",
-                             "data": {"status": 401}}
+            return (
+                401,
+                {},
+                {
+                    "code": "woocommerce_rest_cannot_view",
+                    "message": "Sorry, you cannot list resources.",
+                    "data": {"status": 401},
+                },
+            )
         if parts.path == "/wp-json/wc/v3/products":
             with self.lock:
                 failure = self.fail.pop(0) if self.fail else None
@@ -122,8 +165,15 @@ class WooShop:
             pid = int(parts.path.split("/")[-2])
             items = self.variations.get(pid, [])
             return 200, {"X-WP-Total": str(len(items)), "X-WP-TotalPages": "1"}, items
-        return 404, {}, {"code": "rest_no_route", "message": "No route was found matching the URL and request method.",
-                         "data": {"status": 404}}
+        return (
+            404,
+            {},
+            {
+                "code": "rest_no_route",
+                "message": "No route was found matching the URL and request method.",
+                "data": {"status": 404},
+            },
+        )
 
     def list_products(self, query: dict[str, str]) -> tuple[int, dict[str, str], Any]:
         per_page, page = int(query.get("per_page", 10)), int(query.get("page", 1))
@@ -140,7 +190,7 @@ class WooShop:
             key = "date_modified_gmt" if query.get("orderby") == "modified" else "id"
             items.sort(key=lambda p: (p[key], p["id"]), reverse=query.get("order") == "desc")
             total = len(items)
-            items = items[(page - 1) * per_page: page * per_page]
+            items = items[(page - 1) * per_page : page * per_page]
         if "_fields" in query:
             wanted = query["_fields"].split(",")
             items = [{k: v for k, v in p.items() if k in wanted} for p in items]
