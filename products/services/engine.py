@@ -55,6 +55,7 @@ class _Plan:
     conflicts: list[tuple[str, str, Any, Any, str]] = field(default_factory=list)  # ext, field, local, source, kind
     texts: dict[str, list[str]] = field(default_factory=dict)  # external id → title/description changed
     seen: list[int] = field(default_factory=list)  # stored, unchanged product ids (full mode marks them)
+    new: set[str] = field(default_factory=set)  # external ids created by this page (nothing to replace)
 
 
 def apply_page(
@@ -135,8 +136,11 @@ def _plan_new(
         **{name: tracked.to_model(name, value) for name, value in values.items()},
     )
     plan.products.append(product)
-    plan.categories[item.external_id] = [(c.external_id, c.name) for c in item.categories]
-    plan.variants[item.external_id] = item.variants
+    if item.categories:
+        plan.categories[item.external_id] = [(c.external_id, c.name) for c in item.categories]
+    if item.variants:
+        plan.variants[item.external_id] = item.variants
+    plan.new.add(item.external_id)
     plan.texts[item.external_id] = [n for n in tracked.TEXT_FIELDS if values[n]]
     result.created += 1
 
@@ -349,8 +353,9 @@ def _replace_links(plan: _Plan, result: PageResult, products: dict[str, Product]
     if not plan.categories:
         return
     link = Product.categories.through
-    product_ids = [products[ext].pk for ext in plan.categories]
-    link.objects.filter(product_id__in=product_ids).delete()
+    replaced = [products[ext].pk for ext in plan.categories if ext not in plan.new]
+    if replaced:
+        link.objects.filter(product_id__in=replaced).delete()
     rows = [
         link(product_id=products[ext].pk, category_id=category_ids[cid])
         for ext, pairs in plan.categories.items()
@@ -386,9 +391,9 @@ def _replace_variants(plan: _Plan, result: PageResult, products: dict[str, Produ
         else []
     )
     # Variants the source no longer lists go (the product itself is only ever archived).
-    Variant.objects.filter(product_id__in=[products[ext].pk for ext in plan.variants]).exclude(
-        pk__in=[v.pk for v in kept]
-    ).delete()
+    replaced = [products[ext].pk for ext in plan.variants if ext not in plan.new]
+    if replaced:
+        Variant.objects.filter(product_id__in=replaced).exclude(pk__in=[v.pk for v in kept]).delete()
     result.rows_written += len(kept)
 
 
