@@ -55,6 +55,51 @@ def _ensure_database(url: str) -> None:
             conn.execute(f'CREATE DATABASE "{name}"')
 
 
+def _generate(index: int) -> dict:
+    from tests.products.woo_server import woo_product
+
+    return woo_product(index + 1, categories=[{"id": index % 50, "name": f"Category {index % 50}"}])
+
+
+def _serve(total, ready, commands) -> None:  # the shop's own process
+    from tests.products.woo_server import WooShop
+
+    shop = WooShop(generate=_generate, total=total.value)
+    ready.put(shop.url)
+    while (command := commands.get()) is not None:
+        shop.total = command
+    shop.close()
+
+
+class RemoteShop:
+    """The WooCommerce-shaped server in a process of its own: building and encoding its pages is
+    the shop's work, not the sync's, so it must not compete for this process's GIL."""
+
+    def __init__(self, total: int) -> None:
+        import multiprocessing
+
+        context = multiprocessing.get_context("fork")
+        self.ready, self.commands = context.Queue(), context.Queue()
+        self.process = context.Process(
+            target=_serve, args=(context.Value("i", total), self.ready, self.commands), daemon=True
+        )
+        self.process.start()
+        self.url = self.ready.get(timeout=30)
+
+    @property
+    def total(self) -> None:
+        raise AttributeError("write-only")
+
+    @total.setter
+    def total(self, value: int) -> None:
+        self.commands.put(value)
+        time.sleep(0.2)  # let the shop take it before the next request
+
+    def close(self) -> None:
+        self.commands.put(None)
+        self.process.join(10)
+
+
 class Counter:
     def __init__(self) -> None:
         self.queries = 0
@@ -98,15 +143,12 @@ def main() -> None:
     from products.services import sync_run
     from products.services.runs import source_connection
     from products.sources import get_source
-    from tests.products.woo_server import KEY, SECRET, WooShop, woo_product
+    from tests.products.woo_server import KEY, SECRET
 
     Tenant.objects.filter(slug="bench-products").delete()
     tenant = Tenant.objects.create(slug="bench-products", name="Bench", default_locale="en", enabled_locales=["en"])
 
-    def generate(index: int) -> dict:
-        return woo_product(index + 1, categories=[{"id": index % 50, "name": f"Category {index % 50}"}])
-
-    shop = WooShop(generate=generate, total=args.products)
+    shop = RemoteShop(args.products)
     credentials = {"consumer_key": KEY, "consumer_secret": SECRET}
 
     def connection(name: str) -> SourceConnection:

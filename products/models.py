@@ -77,7 +77,10 @@ class SourceConnection(models.Model):
 
 class Category(models.Model):
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="product_categories")
-    connection = models.ForeignKey(SourceConnection, on_delete=models.CASCADE, related_name="categories")
+    # No index of its own: the unique (connection, external_id) index serves it (see Product).
+    connection = models.ForeignKey(
+        SourceConnection, on_delete=models.CASCADE, related_name="categories", db_index=False
+    )
     external_id = models.CharField(max_length=255)
     name = models.CharField(max_length=255)
 
@@ -99,7 +102,10 @@ class Product(models.Model):
         ARCHIVED = "archived", "Archived"
 
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="products")
-    connection = models.ForeignKey(SourceConnection, on_delete=models.CASCADE, related_name="products")
+    # No index of its own: the unique (connection, external_id) index serves every query by
+    # connection, and a second one lets a planner without fresh statistics (a bulk load before
+    # autovacuum's ANALYZE) filter a page's 100 products out of the whole catalogue (bench_products.py).
+    connection = models.ForeignKey(SourceConnection, on_delete=models.CASCADE, related_name="products", db_index=False)
     external_id = models.CharField(max_length=255)
     title = models.CharField(max_length=500, blank=True)
     description = models.TextField(blank=True, help_text="HTML")
@@ -112,7 +118,10 @@ class Product(models.Model):
     source_updated_at = models.DateTimeField(null=True, blank=True)
     synced = models.JSONField(default=dict, blank=True, help_text="Each field's value as last synced")
     local_edited_at = models.JSONField(default=dict, blank=True, help_text="Field → when it was edited here")
-    last_seen_run = models.ForeignKey("SyncRun", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    # Rewritten on every product by each full sync: unindexed, so those UPDATEs stay HOT.
+    last_seen_run = models.ForeignKey(
+        "SyncRun", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_index=False
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -157,7 +166,8 @@ class Product(models.Model):
 class Variant(models.Model):
     """A product's variant as the source has it (the source always wins for variants)."""
 
-    product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="variants")
+    # Served by the unique (product, external_id) index.
+    product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="variants", db_index=False)
     external_id = models.CharField(max_length=255)
     sku = models.CharField(max_length=255, blank=True, db_index=True)
     title = models.CharField(max_length=500, blank=True)

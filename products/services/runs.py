@@ -16,6 +16,7 @@ import time
 from typing import Any
 
 from django.conf import settings
+from django.db import connection as db
 from django.db import transaction
 from django.db.models import F, Q
 from django.db.models.functions import Coalesce
@@ -34,6 +35,7 @@ logger = logging.getLogger(__name__)
 
 QUEUE = "product-sync"
 JOB = "products.jobs.product_sync_job"
+ANALYZED = ("products_product", "products_product_categories", "products_category", "products_variant")
 DELETE_TOPICS = {
     "shopify": ("products/delete",),
     "woocommerce": ("product.deleted",),
@@ -178,6 +180,7 @@ def _run(run: SyncRun, *, webhook_data: dict[str, Any] | None, last_attempt: boo
         if webhook_data:
             _apply_webhook(run, connection, source, webhook_data, strategy)
             return _finish(run, connection, full=False, advance=False)
+        created = run.created  # by this run so far (its earlier jobs included)
         while True:
             page = source.fetch_page(
                 source_connection(connection), mode=run.mode, since=run.since, cursor=run.cursor or None
@@ -193,6 +196,8 @@ def _run(run: SyncRun, *, webhook_data: dict[str, Any] | None, last_attempt: boo
                 )
                 run.cursor = page.next_cursor or run.cursor
                 _save_page(run, result)
+            _analyze_after_bulk_load(created, created + result.created)
+            created += result.created
             logger.info(
                 "product sync page run=%s page=%d created=%d updated=%d unchanged=%d skipped=%d",
                 run.pk,
@@ -214,6 +219,21 @@ def _run(run: SyncRun, *, webhook_data: dict[str, Any] | None, last_attempt: boo
         raise _fail(run, connection, exc, permanent=True) from None
     except SourceError as exc:
         raise _fail(run, connection, exc, permanent=not exc.transient or last_attempt) from None
+
+
+def _analyze_after_bulk_load(before: int, after: int) -> None:
+    """Refresh PostgreSQL's statistics when a run's creations pass 1,000, 10,000, 100,000…
+
+    A first import fills the tables far faster than autovacuum's next ANALYZE (up to a minute
+    away, or never where autovacuum is off); until then the planner reads each page's products
+    by scanning the whole connection instead of the unique index, so pages get slower as the
+    catalogue grows (PostgreSQL's docs: "Populating a Database — run ANALYZE afterwards").
+    """
+    if db.vendor != "postgresql" or after < 1000 or len(str(before)) == len(str(after)):
+        return
+    with db.cursor() as cursor:
+        cursor.execute(f"ANALYZE {', '.join(ANALYZED)}")
+    logger.info("product sync: statistics refreshed after %d products created", after)
 
 
 def _save_page(run: SyncRun, result: PageResult) -> None:
