@@ -333,20 +333,38 @@ def _write(plan: _Plan, result: PageResult, connection: SourceConnection, run: S
 
 
 def _upsert_categories(plan: _Plan, result: PageResult, connection: SourceConnection) -> dict[str, int]:
+    """Return the ids of the page's categories, writing only the new and the renamed ones.
+
+    A catalogue has few categories and every page names them again: an upsert of all of them
+    would rewrite the same rows page after page (dead tuples, WAL), so they are read first.
+    """
     wanted = {cid: name for pairs in plan.categories.values() for cid, name in pairs}
     if not wanted:
         return {}
-    rows = Category.objects.bulk_create(
-        [
-            Category(tenant_id=connection.tenant_id, connection=connection, external_id=cid, name=name)
-            for cid, name in wanted.items()
-        ],
-        update_conflicts=True,
-        unique_fields=["connection", "external_id"],
-        update_fields=["name"],
-    )
-    result.rows_written += len(rows)
-    return {c.external_id: c.pk for c in rows}
+    stored = {
+        c.external_id: c
+        for c in Category.objects.filter(connection=connection, external_id__in=list(wanted)).only(
+            "id", "external_id", "name"
+        )
+    }
+    renamed = [c for c in stored.values() if c.name != wanted[c.external_id]]
+    for category in renamed:
+        category.name = wanted[category.external_id]
+    if renamed:
+        Category.objects.bulk_update(renamed, ["name"])
+    missing = [
+        Category(tenant_id=connection.tenant_id, connection=connection, external_id=cid, name=name)
+        for cid, name in wanted.items()
+        if cid not in stored
+    ]
+    if missing:
+        # Upsert all the same: a webhook's run and a sync of the connection never overlap (the
+        # lock), but a conflict must not fail the page if they ever did.
+        missing = Category.objects.bulk_create(
+            missing, update_conflicts=True, unique_fields=["connection", "external_id"], update_fields=["name"]
+        )
+    result.rows_written += len(renamed) + len(missing)
+    return {c.external_id: c.pk for c in [*stored.values(), *missing]}
 
 
 def _replace_links(plan: _Plan, result: PageResult, products: dict[str, Product], category_ids: dict[str, int]) -> None:

@@ -190,6 +190,7 @@ def test_a_product_that_fails_to_read_is_not_archived_by_a_full_sync(shop, woo):
 def test_sql_round_trips_grow_with_pages_not_products(shop, woo, settings):
     def queries_for(count: int) -> int:
         Product.objects.all().delete()
+        Category.objects.all().delete()
         SourceConnection.objects.filter(pk=woo.pk).update(sync_cursor=None)
         shop.products.clear()
         shop.add(*(woo_product(i, categories=[{"id": i % 3, "name": f"C{i % 3}"}]) for i in range(1, count + 1)))
