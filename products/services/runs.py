@@ -187,8 +187,11 @@ def _run(run: SyncRun, *, webhook_data: dict[str, Any] | None, last_attempt: boo
             pending = pages.fetch(run.cursor or None)
             while True:
                 page = pending.result()
-                if page.next_cursor is not None:
-                    pending = pages.fetch(page.next_cursor)  # read the next page while this one is stored
+                # Hand over after this page once the budget is spent (decided now, so that no
+                # page is read ahead for nothing); otherwise read the next while this one is stored.
+                hand_over = time.monotonic() - clock > _budget()
+                if page.next_cursor is not None and not hand_over:
+                    pending = pages.fetch(page.next_cursor)
                 with transaction.atomic():
                     _relaxed_commit()
                     result = apply_page(
@@ -214,7 +217,7 @@ def _run(run: SyncRun, *, webhook_data: dict[str, Any] | None, last_attempt: boo
                 )
                 if page.next_cursor is None:
                     return _finish(run, connection, full=full, advance=run.mode != SyncMode.INVENTORY_ONLY)
-                if time.monotonic() - clock > _budget():
+                if hand_over:
                     enqueue(QUEUE, JOB, **job_kwargs(run))
                     logger.info("product sync continues in a new job run=%s pages=%d", run.pk, run.pages)
                     return {"status": "continued", "sync_id": run.pk, "pages": run.pages}

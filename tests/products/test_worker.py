@@ -68,7 +68,10 @@ def test_a_real_worker_defers_a_429_and_fails_a_401_at_once(shop, woo, acme):
 
 
 def test_a_worker_killed_mid_sync_resumes_from_its_cursor_without_duplicates(shop, woo, settings):
-    settings.QUEUE_OVERRIDES = {"product-sync": {"backoff_base": 1, "max_delay": 1}}
+    # Retried at once (no wait for a scheduler: the dead worker's scheduler lock outlives it by a
+    # minute); the dead worker's sync lock expires within PRODUCT_SYNC_LOCK_TTL_SECONDS, which the
+    # retry waits out (PRODUCT_SYNC_LOCK_WAIT_MS).
+    settings.QUEUE_OVERRIDES = {"product-sync": {"backoff_base": 0, "max_delay": 0}}
     shop.add(*(woo_product(i) for i in range(1, 11)))  # 5 pages of 2
     shop.delay = 0.7
     run = start_sync(connection_id=woo.pk, mode="full")
