@@ -116,7 +116,9 @@ class Source:
 
     name: ClassVar[str]
 
-    def fetch_page(self, connection: Connection, *, mode: Mode, since: dt.datetime | None, cursor: str | None) -> Page:
+    def fetch_page(
+        self, connection: Connection, *, mode: Mode, since: dt.datetime | None, cursor: str | None
+    ) -> Page:
         """Return the page after ``cursor`` (``None``: the first) of products changed since ``since``.
 
         ``since`` is ``None`` for a full listing. Raises ``SourceAuthError``, ``SourceThrottled``
