@@ -437,9 +437,31 @@ SHOPIFY_MAX_THROTTLE_WAIT = env_float("SHOPIFY_MAX_THROTTLE_WAIT", 10.0, minimum
 # BigCommerce's API origin, used when a connection's base URL is blank (tests point it elsewhere).
 BIGCOMMERCE_API_URL = env_str("BIGCOMMERCE_API_URL", "https://api.bigcommerce.com")
 BIGCOMMERCE_PAGE_SIZE = env_int("BIGCOMMERCE_PAGE_SIZE", 250, minimum=1, maximum=250)
-# One call to a source (the whole call: connect, headers and body) and its largest accepted body.
-PRODUCT_SOURCE_TIMEOUT = env_float("PRODUCT_SOURCE_TIMEOUT", 30.0, minimum=0.05)
-PRODUCT_SOURCE_MAX_BYTES = env_int("PRODUCT_SOURCE_MAX_BYTES", 32 * 1024 * 1024, minimum=1024)
+# (Every source's call timeout and largest page: PRODUCT_SYNC_HTTP_TIMEOUT, PRODUCT_SYNC_MAX_PAGE_BYTES.)
+
+# --- Products ---------------------------------------------------------------------------------
+# Catalogue sync (products/, docs/products.md).
+# A delta reads products changed since the last successful sync's start minus this overlap, so
+# clock skew between us and a shop loses nothing.
+PRODUCT_SYNC_OVERLAP_SECONDS = env_int("PRODUCT_SYNC_OVERLAP_SECONDS", 300, minimum=0)
+# Products per page asked of a REST source (WooCommerce allows at most 100).
+PRODUCT_SYNC_PAGE_SIZE = env_int("PRODUCT_SYNC_PAGE_SIZE", 100, minimum=1, maximum=100)
+# A job stops after the page that passes this many seconds (never more than 2/3 of the queue's
+# timeout) and enqueues its continuation from the saved cursor.
+PRODUCT_SYNC_JOB_BUDGET_SECONDS = env_float("PRODUCT_SYNC_JOB_BUDGET_SECONDS", 540.0, minimum=0)
+# One sync per connection at a time: the lock's lease (renewed while the sync runs; a killed
+# worker's lock frees itself after it). A second sync waits PRODUCT_SYNC_LOCK_WAIT_MS for it, then
+# is deferred for PRODUCT_SYNC_LOCK_RETRY_SECONDS.
+PRODUCT_SYNC_LOCK_TTL_SECONDS = env_int("PRODUCT_SYNC_LOCK_TTL_SECONDS", 60, minimum=1)
+PRODUCT_SYNC_LOCK_WAIT_MS = env_int("PRODUCT_SYNC_LOCK_WAIT_MS", 5000, minimum=0)
+PRODUCT_SYNC_LOCK_RETRY_SECONDS = env_int("PRODUCT_SYNC_LOCK_RETRY_SECONDS", 30, minimum=1)
+PRODUCT_SYNC_HTTP_TIMEOUT = env_float("PRODUCT_SYNC_HTTP_TIMEOUT", 30.0, minimum=0.05)
+PRODUCT_SYNC_MAX_PAGE_BYTES = env_int("PRODUCT_SYNC_MAX_PAGE_BYTES", 20 * 1024 * 1024, minimum=1024)
+# Inbound webhooks (/webhooks/<source>/<connection id>/): larger bodies get 413.
+PRODUCT_WEBHOOK_MAX_BYTES = env_int("PRODUCT_WEBHOOK_MAX_BYTES", 1024 * 1024, minimum=1024)
+# BigCommerce signs nothing: its webhooks are created with this header carrying the connection's
+# webhook secret (a custom feed's webhooks are signed like WooCommerce's, see docs/products.md).
+PRODUCT_WEBHOOK_BIGCOMMERCE_HEADER = env_str("PRODUCT_WEBHOOK_BIGCOMMERCE_HEADER", "X-Broxiva-Webhook-Token")
 
 # --- Operations -------------------------------------------------------------------------------
 # Queue health (/health/queues, broxiva.health), alerts (broxiva.alerts), crash recovery

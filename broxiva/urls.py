@@ -5,6 +5,7 @@ from django.urls import include, path, re_path
 
 from broxiva import dashboard
 from broxiva import views as ops_views
+from products import views as product_views
 
 admin.site.site_header = "Broxiva administration"
 admin.site.site_title = "Broxiva admin"
@@ -20,4 +21,6 @@ urlpatterns = [
     re_path(r"^health/queues/?$", ops_views.queues, name="health-queues"),
     re_path(r"^health/queue/(?P<name>[^/]+)/?$", ops_views.queue, name="health-queue"),
     re_path(r"^metrics/?$", ops_views.metrics, name="metrics"),
+    # Inbound product webhooks (products.views): signed by the shop, CSRF-exempt.
+    path("webhooks/<str:source>/<int:connection_id>/", product_views.product_webhook, name="product-webhook"),
 ]

@@ -295,8 +295,8 @@ def _get(connection: Connection, path: str, params: dict[str, str], *, missing_o
             untrusted=True,
             max_redirects=0,
             headers={"X-Auth-Token": token, "Accept": "application/json"},
-            timeout=float(settings.PRODUCT_SOURCE_TIMEOUT),
-            max_bytes=int(settings.PRODUCT_SOURCE_MAX_BYTES),
+            timeout=float(settings.PRODUCT_SYNC_HTTP_TIMEOUT),
+            max_bytes=int(settings.PRODUCT_SYNC_MAX_PAGE_BYTES),
         )
     except http.HttpError as exc:
         raise fields.from_http_error("BigCommerce", exc, connection) from None

@@ -251,8 +251,8 @@ class ShopifySource(base.Source):
                 untrusted=True,
                 max_redirects=0,
                 headers={"X-Shopify-Access-Token": token, "Accept": "application/json"},
-                timeout=float(settings.PRODUCT_SOURCE_TIMEOUT),
-                max_bytes=int(settings.PRODUCT_SOURCE_MAX_BYTES),
+                timeout=float(settings.PRODUCT_SYNC_HTTP_TIMEOUT),
+                max_bytes=int(settings.PRODUCT_SYNC_MAX_PAGE_BYTES),
             )
         except http.HttpError as exc:
             raise fields.from_http_error("Shopify", exc, connection) from None

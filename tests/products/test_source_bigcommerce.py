@@ -28,7 +28,7 @@ def store(httpd, settings) -> BigCommerceServer:
     httpd.clear()
     settings.OUTBOUND_ALLOWED_NETWORKS = ["127.0.0.0/8"]
     settings.BIGCOMMERCE_PAGE_SIZE = 2
-    settings.PRODUCT_SOURCE_TIMEOUT = 5
+    settings.PRODUCT_SYNC_HTTP_TIMEOUT = 5
     yield BigCommerceServer(httpd)
     httpd.clear()
 

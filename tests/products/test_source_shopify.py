@@ -52,7 +52,7 @@ def shop(server, settings) -> ShopifyServer:
     settings.SHOPIFY_PAGE_SIZE = 2
     settings.SHOPIFY_VARIANTS_PER_PRODUCT = 100
     settings.SHOPIFY_MAX_THROTTLE_WAIT = 10
-    settings.PRODUCT_SOURCE_TIMEOUT = 5
+    settings.PRODUCT_SYNC_HTTP_TIMEOUT = 5
     return ShopifyServer(server)
 
 

@@ -1,0 +1,234 @@
+"""Product sync: the project's page-at-a-time bulk upserts against ``update_or_create`` per product.
+
+    REDIS_PORT=6379 REDIS_DB=4 /work/venv/bin/python bench/bench_products.py [--products 100000] [--baseline 5000]
+
+A local WooCommerce-shaped server (``tests/products/woo_server.py``) builds each page of
+``--products`` products on the fly (100 a page, one category each, the REST API's JSON). Then,
+each on an empty connection of its own:
+
+1. **ours** — a full sync through the real path (``products.services.sync_run``: the WooCommerce
+   source, the guarded HTTP client, the page engine): wall time and SQL queries;
+2. **baseline** — the same pages fetched and parsed by the same source, each product then stored
+   with ``Product.objects.update_or_create`` (+ ``Category.objects.get_or_create`` and
+   ``product.categories.set``), the usual per-row code. It runs on the first ``--baseline``
+   products only and is **extrapolated** linearly to ``--products`` (said in the output);
+3. **unchanged delta** — a second sync of ours over the same, unchanged catalogue (the server
+   ignores ``modified_after``, so every product is read and compared again): rows written must be 0.
+
+Only the bench database (``BENCH_DATABASE_URL``, default ``broxiva_bench_products``, created if
+missing) and the ``lock:products:*`` keys of ``REDIS_DB`` are written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+BENCH_DB = os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/broxiva_bench_products")
+os.environ["DATABASE_URL"] = BENCH_DB
+os.environ.setdefault("SECRET_KEY", "bench-only")
+os.environ.setdefault("DEBUG", "false")
+os.environ["OUTBOUND_ALLOWED_NETWORKS"] = "127.0.0.0/8"  # the local shop
+os.environ["PRODUCT_SYNC_PAGE_SIZE"] = "100"
+os.environ["PRODUCT_SYNC_JOB_BUDGET_SECONDS"] = "100000"  # one job: the bench times the engine, not hand-overs
+os.environ.setdefault("LOG_LEVEL", "WARNING")
+os.environ["DJANGO_SETTINGS_MODULE"] = "broxiva.settings"
+
+WRITE = re.compile(r'^\s*(INSERT INTO|UPDATE|DELETE FROM)\s+"products_(product|variant|category|product_categories)"')
+
+
+def _ensure_database(url: str) -> None:
+    import psycopg
+
+    name = url.rsplit("/", 1)[1]
+    admin = url.rsplit("/", 1)[0] + "/postgres"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
+            conn.execute(f'CREATE DATABASE "{name}"')
+
+
+def _generate(index: int) -> dict:
+    from tests.products.woo_server import woo_product
+
+    return woo_product(index + 1, categories=[{"id": index % 50, "name": f"Category {index % 50}"}])
+
+
+def _serve(total, ready, commands) -> None:  # the shop's own process
+    from tests.products.woo_server import WooShop
+
+    shop = WooShop(generate=_generate, total=total.value)
+    ready.put(shop.url)
+    while (command := commands.get()) is not None:
+        shop.total = command
+    shop.close()
+
+
+class RemoteShop:
+    """The WooCommerce-shaped server in a process of its own: building and encoding its pages is
+    the shop's work, not the sync's, so it must not compete for this process's GIL."""
+
+    def __init__(self, total: int) -> None:
+        import multiprocessing
+
+        context = multiprocessing.get_context("fork")
+        self.ready, self.commands = context.Queue(), context.Queue()
+        self.process = context.Process(
+            target=_serve, args=(context.Value("i", total), self.ready, self.commands), daemon=True
+        )
+        self.process.start()
+        self.url = self.ready.get(timeout=30)
+
+    @property
+    def total(self) -> None:
+        raise AttributeError("write-only")
+
+    @total.setter
+    def total(self, value: int) -> None:
+        self.commands.put(value)
+        time.sleep(0.2)  # let the shop take it before the next request
+
+    def close(self) -> None:
+        self.commands.put(None)
+        self.process.join(10)
+
+
+class Counter:
+    def __init__(self) -> None:
+        self.queries = 0
+        self.rows_written = 0
+
+    def __call__(self, execute, sql, params, many, context):  # django's execute_wrapper
+        self.queries += 1
+        result = execute(sql, params, many, context)
+        if WRITE.match(sql):
+            self.rows_written += max(context["cursor"].rowcount, 0)
+        return result
+
+
+@contextmanager
+def measured():
+    from django.db import connection
+
+    counter = Counter()
+    started = time.perf_counter()
+    with connection.execute_wrapper(counter):
+        yield counter
+    counter.seconds = time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--products", type=int, default=100_000)
+    parser.add_argument("--baseline", type=int, default=5_000)
+    args = parser.parse_args()
+    _ensure_database(BENCH_DB)
+
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+
+    from broxiva.models import Tenant
+    from products.models import Category, Product, SourceConnection, SyncRun
+    from products.services import sync_run
+    from products.services.runs import source_connection
+    from products.sources import get_source
+    from tests.products.woo_server import KEY, SECRET
+
+    Tenant.objects.filter(slug="bench-products").delete()
+    tenant = Tenant.objects.create(slug="bench-products", name="Bench", default_locale="en", enabled_locales=["en"])
+
+    shop = RemoteShop(args.products)
+    credentials = {"consumer_key": KEY, "consumer_secret": SECRET}
+
+    def connection(name: str) -> SourceConnection:
+        return SourceConnection.objects.create(
+            tenant=tenant, name=name, source="woocommerce", base_url=shop.url, currency="EUR", credentials=credentials
+        )
+
+    try:
+        ours = connection("ours")
+        run = SyncRun.objects.create(connection=ours, mode="full")
+        with measured() as full:
+            result = sync_run(run_id=run.pk)
+        assert result["status"] == "succeeded" and result["created"] == args.products, result
+        pages = result["pages"]
+
+        base = connection("baseline")
+        shop.total = args.baseline
+        source, conn = get_source("woocommerce"), source_connection(base)
+        with measured() as baseline:
+            cursor, stored = None, 0
+            while True:
+                page = source.fetch_page(conn, mode="full", since=None, cursor=cursor)
+                for item in page.products:
+                    product, _ = Product.objects.update_or_create(
+                        connection=base,
+                        external_id=item.external_id,
+                        defaults={
+                            "tenant": tenant,
+                            "title": item.title,
+                            "description": item.description,
+                            "handle": item.handle,
+                            "status": item.status,
+                            "price": item.price,
+                            "currency": item.currency,
+                            "inventory_quantity": item.inventory_quantity,
+                            "source_updated_at": item.updated_at,
+                        },
+                    )
+                    categories = [
+                        Category.objects.get_or_create(
+                            connection=base, external_id=c.external_id, defaults={"tenant": tenant, "name": c.name}
+                        )[0]
+                        for c in item.categories
+                    ]
+                    product.categories.set(categories)
+                    stored += 1
+                if page.next_cursor is None:
+                    break
+                cursor = page.next_cursor
+        assert stored == args.baseline
+
+        shop.total = args.products
+        again = SyncRun.objects.create(connection=ours, mode="delta")
+        with measured() as delta:
+            second = sync_run(run_id=again.pk)
+        assert second["unchanged"] == args.products, second
+    finally:
+        shop.close()
+
+    scale = args.products / args.baseline
+    base_seconds, base_queries = baseline.seconds * scale, baseline.queries * scale
+    print(f"product sync, {args.products:,} products from a local WooCommerce-shaped server, {pages} pages of 100")
+    print(
+        f"  ours (bulk upserts)       : {full.seconds:8.1f} s  {full.queries:9,} SQL queries "
+        f"({full.queries / pages:.1f} per page)  {args.products / full.seconds:8,.0f} products/s"
+    )
+    print(
+        f"  baseline update_or_create : {base_seconds:8.1f} s  {base_queries:9,.0f} SQL queries "
+        f"(extrapolated x{scale:g} from {args.baseline:,} products: {baseline.seconds:.1f} s, "
+        f"{baseline.queries:,} queries)  {args.baseline / baseline.seconds:8,.0f} products/s"
+    )
+    print(
+        f"  speed-up                  : {base_seconds / full.seconds:8.1f}x  (target >= 20x); "
+        f"queries {base_queries / full.queries:,.0f}x fewer"
+    )
+    print(
+        f"  unchanged delta (ours)    : {delta.seconds:8.1f} s  {delta.queries:9,} SQL queries "
+        f"({delta.queries / pages:.1f} per page)  rows written = {delta.rows_written}"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,484 @@
+"""Store one page of source products: compare, resolve conflicts field by field, write in bulk.
+
+The caller holds a transaction. The SQL round trips per page are a constant (about ten: one
+read of the page's stored products, then one bulk statement per kind of write), whatever the
+page's size; unchanged products are not written at all (a full sync marks them seen with one
+UPDATE, so the rest can be archived at the end).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db.models import Q
+from django.utils import timezone
+
+from products import fields as tracked
+from products import handoff
+from products.models import Category, ConflictResolution, Product, SourceConnection, SyncConflict, SyncRun, Variant
+from products.sources.base import Skipped, SourceProduct
+
+logger = logging.getLogger(__name__)
+
+UPSERT_FIELDS = [*tracked.FIELDS, "source_updated_at", "synced", "local_edited_at", "updated_at"]
+SKIPPED_KEPT = 1000  # a run lists at most this many skipped products (the count has them all)
+
+
+@dataclass
+class PageResult:
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    archived: int = 0
+    conflicts: int = 0
+    skipped: list[Skipped] = field(default_factory=list)
+    rows_written: int = 0  # product, variant, category and link rows written (the benchmark reads it)
+    translations: int = 0
+
+    def add(self, other: PageResult) -> None:
+        for name in ("created", "updated", "unchanged", "archived", "conflicts", "rows_written", "translations"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.skipped.extend(other.skipped)
+
+
+@dataclass
+class _Plan:
+    """What one page will write."""
+
+    products: list[Product] = field(default_factory=list)  # upserted (new, changed, or bookkeeping)
+    categories: dict[str, list[tuple[str, str]]] = field(default_factory=dict)  # external id → [(cat id, name)]
+    variants: dict[str, tuple[Any, ...]] = field(default_factory=dict)  # external id → SourceVariants (replace)
+    stock: dict[str, dict[str, int | None]] = field(default_factory=dict)  # external id → {variant id: qty}
+    conflicts: list[tuple[str, str, Any, Any, str]] = field(default_factory=list)  # ext, field, local, source, kind
+    texts: dict[str, list[str]] = field(default_factory=dict)  # external id → title/description changed
+    seen: list[int] = field(default_factory=list)  # stored, unchanged product ids (full mode marks them)
+    new: set[str] = field(default_factory=set)  # external ids created by this page (nothing to replace)
+
+
+def apply_page(
+    *,
+    run: SyncRun,
+    connection: SourceConnection,
+    products: list[SourceProduct],
+    skipped: list[Skipped] | None = None,
+    strategy: str,
+    full: bool = False,
+) -> PageResult:
+    """Store ``products`` (one page) for ``run``; return what happened. Call inside ``atomic()``."""
+    result = PageResult(skipped=list(skipped or []))
+    page: dict[str, SourceProduct] = {}
+    for item in products:  # a product twice on a page: the newest wins
+        if item.external_id not in page or item.updated_at >= page[item.external_id].updated_at:
+            page[item.external_id] = item
+    inventory = run.mode == "inventory_only"
+    stored = (
+        {
+            p.external_id: p
+            for p in Product.objects.select_for_update().filter(connection=connection, external_id__in=list(page))
+        }
+        if page
+        else {}
+    )
+    plan = _Plan()
+    now = timezone.now()
+    for external_id, item in page.items():
+        current = stored.get(external_id)
+        if inventory:
+            if current is None:
+                result.skipped.append(Skipped(external_id, "not stored yet: run a full or delta sync first"))
+                continue
+            _plan_inventory(plan, result, current, item, strategy, run, now)
+        elif current is None:
+            _plan_new(plan, result, connection, item, run if full else None)
+        else:
+            _plan_existing(plan, result, connection, current, item, strategy, run, now, full=full)
+    _write(plan, result, connection, run, full=full)
+    if full and result.skipped:
+        # A product the source has but we could not read this time is not gone: never archive it.
+        ids = [s.external_id for s in result.skipped if s.external_id != "?"]
+        Product.objects.filter(connection=connection, external_id__in=ids).update(last_seen_run=run)
+    return result
+
+
+# --- Planning (pure Python: no queries) ------------------------------------------------------
+
+
+def _source_values(connection: SourceConnection, item: SourceProduct) -> dict[str, Any]:
+    values = {name: tracked.canon(name, getattr(item, name)) for name in tracked.FIELDS}
+    values["currency"] = values["currency"] or (connection.currency or "").upper()
+    return values
+
+
+def _snapshot(item: SourceProduct) -> tuple[list[str], list[list[Any]]]:
+    categories = sorted({c.external_id for c in item.categories})
+    variants = [
+        [v.external_id, v.sku, v.title, tracked.canon_price(v.price), v.inventory_quantity] for v in item.variants
+    ]
+    return categories, variants
+
+
+def _plan_new(
+    plan: _Plan, result: PageResult, connection: SourceConnection, item: SourceProduct, seen_by: SyncRun | None
+) -> None:
+    values = _source_values(connection, item)
+    categories, variants = _snapshot(item)
+    product = Product(
+        tenant_id=connection.tenant_id,
+        connection=connection,
+        external_id=item.external_id,
+        source_updated_at=item.updated_at,
+        synced={**values, "categories": categories, "variants": variants},
+        local_edited_at={},
+        last_seen_run=seen_by,
+        **{name: tracked.to_model(name, value) for name, value in values.items()},
+    )
+    plan.products.append(product)
+    if item.categories:
+        plan.categories[item.external_id] = [(c.external_id, c.name) for c in item.categories]
+    if item.variants:
+        plan.variants[item.external_id] = item.variants
+    plan.new.add(item.external_id)
+    plan.texts[item.external_id] = [n for n in tracked.TEXT_FIELDS if values[n]]
+    result.created += 1
+
+
+def merge_field(
+    *,
+    name: str,
+    local: Any,
+    synced: Any,
+    source: Any,
+    strategy: str,
+    source_updated_at: dt.datetime | None,
+    local_edited_at: dt.datetime | None,
+) -> tuple[Any, Any, str]:
+    """Decide one field: return (value to keep, value to remember as synced, conflict kind or "").
+
+    Edited locally: ``local != synced``; changed at the source: ``source != synced``. Only when
+    both changed (to different values) is there a conflict, decided by ``strategy``.
+    """
+    if source == synced:
+        return local, synced, ""  # nothing new at the source: a local edit (if any) stays
+    if local in (synced, source):
+        return source, source, ""
+    if strategy == ConflictResolution.NEWEST_WINS:
+        source_newer = source_updated_at is not None and (
+            local_edited_at is None or source_updated_at > local_edited_at
+        )
+        strategy = ConflictResolution.SOURCE_WINS if source_newer else ConflictResolution.LOCAL_WINS
+    if strategy == ConflictResolution.SOURCE_WINS:
+        return source, source, "source_wins"
+    if strategy == ConflictResolution.LOCAL_WINS:
+        return local, source, "local_wins"
+    # flag_for_review: the local value stays until staff choose; the source's is remembered so
+    # the same source value does not raise the conflict again at every sync.
+    return local, source, "open"
+
+
+def _edited_at(product: Product, name: str) -> dt.datetime | None:
+    stamp = (product.local_edited_at or {}).get(name)
+    if stamp:
+        try:
+            return dt.datetime.fromisoformat(stamp)
+        except ValueError:
+            pass
+    return product.updated_at
+
+
+def _merge(
+    plan: _Plan,
+    result: PageResult,
+    current: Product,
+    source_values: dict[str, Any],
+    item: SourceProduct,
+    strategy: str,
+    run: SyncRun,
+) -> tuple[list[str], dict[str, Any], dict[str, str]]:
+    """Merge the tracked fields in ``source_values`` into ``current`` (in memory)."""
+    synced = dict(current.synced or {})
+    stamps = dict(current.local_edited_at or {})
+    changed: list[str] = []
+    for name, source in source_values.items():
+        local = tracked.canon(name, getattr(current, name))
+        value, remembered, kind = merge_field(
+            name=name,
+            local=local,
+            synced=synced.get(name, local),
+            source=source,
+            strategy=strategy,
+            source_updated_at=item.updated_at,
+            local_edited_at=_edited_at(current, name),
+        )
+        synced[name] = remembered
+        if kind:
+            plan.conflicts.append((current.external_id, name, local, source, kind))
+            result.conflicts += 1
+        if value != local:
+            setattr(current, name, tracked.to_model(name, value))
+            changed.append(name)
+        if value == remembered:
+            stamps.pop(name, None)
+    return changed, synced, stamps
+
+
+def _plan_existing(
+    plan: _Plan,
+    result: PageResult,
+    connection: SourceConnection,
+    current: Product,
+    item: SourceProduct,
+    strategy: str,
+    run: SyncRun,
+    now: dt.datetime,
+    *,
+    full: bool,
+) -> None:
+    if current.source_updated_at and item.updated_at < current.source_updated_at:
+        # Older than what we hold (a late webhook, a stale replica): nothing to learn from it.
+        result.unchanged += 1
+        plan.seen.append(current.pk)
+        return
+    changed, synced, stamps = _merge(plan, result, current, _source_values(connection, item), item, strategy, run)
+    categories, variants = _snapshot(item)
+    if categories != synced.get("categories"):
+        plan.categories[item.external_id] = [(c.external_id, c.name) for c in item.categories]
+        synced["categories"] = categories
+        changed.append("categories")
+    if variants != synced.get("variants"):
+        plan.variants[item.external_id] = item.variants
+        synced["variants"] = variants
+        changed.append("variants")
+    bookkeeping = (
+        synced != current.synced or stamps != current.local_edited_at or (current.source_updated_at != item.updated_at)
+    )
+    if changed:
+        result.updated += 1
+        plan.texts[item.external_id] = [n for n in tracked.TEXT_FIELDS if n in changed]
+    else:
+        result.unchanged += 1
+    if changed or bookkeeping:
+        current.synced, current.local_edited_at = synced, stamps
+        current.source_updated_at = max(item.updated_at, current.source_updated_at or item.updated_at)
+        if full:
+            current.last_seen_run_id = run.pk
+        plan.products.append(current)
+    else:
+        plan.seen.append(current.pk)
+
+
+def _plan_inventory(
+    plan: _Plan,
+    result: PageResult,
+    current: Product,
+    item: SourceProduct,
+    strategy: str,
+    run: SyncRun,
+    now: dt.datetime,
+) -> None:
+    """Quantities only: the product's and its variants' stock; nothing else is read or written."""
+    changed, synced, stamps = _merge(
+        plan,
+        result,
+        current,
+        {"inventory_quantity": tracked.canon("inventory_quantity", item.inventory_quantity)},
+        item,
+        strategy,
+        run,
+    )
+    stock = {v.external_id: v.inventory_quantity for v in item.variants}
+    snapshot = [list(v) for v in synced.get("variants") or []]
+    for entry in snapshot:
+        if entry[0] in stock and entry[4] != stock[entry[0]]:
+            entry[4] = stock[entry[0]]
+            plan.stock.setdefault(current.external_id, {})[entry[0]] = stock[entry[0]]
+    if current.external_id in plan.stock:
+        synced["variants"] = snapshot
+        changed.append("variants")
+    if changed:
+        result.updated += 1
+    else:
+        result.unchanged += 1
+    if changed or synced != current.synced:
+        current.synced, current.local_edited_at = synced, stamps
+        plan.products.append(current)
+
+
+# --- Writing (one bulk statement per kind) ---------------------------------------------------
+
+
+def _write(plan: _Plan, result: PageResult, connection: SourceConnection, run: SyncRun, *, full: bool) -> None:
+    if plan.seen and full:
+        Product.objects.filter(pk__in=plan.seen).update(last_seen_run=run)
+    if not plan.products:
+        return
+    category_ids = _upsert_categories(plan, result, connection)
+    saved = Product.objects.bulk_create(
+        plan.products,
+        update_conflicts=True,
+        unique_fields=["connection", "external_id"],
+        update_fields=[*UPSERT_FIELDS, "last_seen_run"],
+    )
+    result.rows_written += len(saved)
+    by_external = {p.external_id: p for p in saved}
+    _replace_links(plan, result, by_external, category_ids)
+    _replace_variants(plan, result, by_external)
+    _update_stock(plan, result, by_external)
+    _record_conflicts(plan, by_external, run)
+    changes = [(by_external[ext], names) for ext, names in plan.texts.items() if names]
+    if changes:
+        result.translations += handoff.request_product_translations(tenant=connection.tenant, changes=changes)
+
+
+def _upsert_categories(plan: _Plan, result: PageResult, connection: SourceConnection) -> dict[str, int]:
+    """Return the ids of the page's categories, writing only the new and the renamed ones.
+
+    A catalogue has few categories and every page names them again: an upsert of all of them
+    would rewrite the same rows page after page (dead tuples, WAL), so they are read first.
+    """
+    wanted = {cid: name for pairs in plan.categories.values() for cid, name in pairs}
+    if not wanted:
+        return {}
+    stored = {
+        c.external_id: c
+        for c in Category.objects.filter(connection=connection, external_id__in=list(wanted)).only(
+            "id", "external_id", "name"
+        )
+    }
+    renamed = [c for c in stored.values() if c.name != wanted[c.external_id]]
+    for category in renamed:
+        category.name = wanted[category.external_id]
+    if renamed:
+        Category.objects.bulk_update(renamed, ["name"])
+    missing = [
+        Category(tenant_id=connection.tenant_id, connection=connection, external_id=cid, name=name)
+        for cid, name in wanted.items()
+        if cid not in stored
+    ]
+    if missing:
+        # Upsert all the same: a webhook's run and a sync of the connection never overlap (the
+        # lock), but a conflict must not fail the page if they ever did.
+        missing = Category.objects.bulk_create(
+            missing, update_conflicts=True, unique_fields=["connection", "external_id"], update_fields=["name"]
+        )
+    result.rows_written += len(renamed) + len(missing)
+    return {c.external_id: c.pk for c in [*stored.values(), *missing]}
+
+
+def _replace_links(plan: _Plan, result: PageResult, products: dict[str, Product], category_ids: dict[str, int]) -> None:
+    if not plan.categories:
+        return
+    link = Product.categories.through
+    replaced = [products[ext].pk for ext in plan.categories if ext not in plan.new]
+    if replaced:
+        link.objects.filter(product_id__in=replaced).delete()
+    rows = [
+        link(product_id=products[ext].pk, category_id=category_ids[cid])
+        for ext, pairs in plan.categories.items()
+        for cid in dict(pairs)
+    ]
+    link.objects.bulk_create(rows, ignore_conflicts=True)
+    result.rows_written += len(rows)
+
+
+def _replace_variants(plan: _Plan, result: PageResult, products: dict[str, Product]) -> None:
+    if not plan.variants:
+        return
+    rows = [
+        Variant(
+            product_id=products[ext].pk,
+            external_id=v.external_id,
+            sku=v.sku,
+            title=v.title,
+            price=v.price,
+            inventory_quantity=v.inventory_quantity,
+        )
+        for ext, variants in plan.variants.items()
+        for v in {v.external_id: v for v in variants}.values()
+    ]
+    kept = (
+        Variant.objects.bulk_create(
+            rows,
+            update_conflicts=True,
+            unique_fields=["product", "external_id"],
+            update_fields=["sku", "title", "price", "inventory_quantity"],
+        )
+        if rows
+        else []
+    )
+    # Variants the source no longer lists go (the product itself is only ever archived).
+    replaced = [products[ext].pk for ext in plan.variants if ext not in plan.new]
+    if replaced:
+        Variant.objects.filter(product_id__in=replaced).exclude(pk__in=[v.pk for v in kept]).delete()
+    result.rows_written += len(kept)
+
+
+def _update_stock(plan: _Plan, result: PageResult, products: dict[str, Product]) -> None:
+    if not plan.stock:
+        return
+    wanted = {(products[ext].pk, vid): qty for ext, stock in plan.stock.items() for vid, qty in stock.items()}
+    match = Q()
+    for product_id, vid in wanted:
+        match |= Q(product_id=product_id, external_id=vid)
+    variants = list(Variant.objects.filter(match).only("id", "product_id", "external_id"))
+    for variant in variants:
+        variant.inventory_quantity = wanted[(variant.product_id, variant.external_id)]
+    Variant.objects.bulk_update(variants, ["inventory_quantity"])
+    result.rows_written += len(variants)
+
+
+def _record_conflicts(plan: _Plan, products: dict[str, Product], run: SyncRun) -> None:
+    if not plan.conflicts:
+        return
+    now = timezone.now()
+    reopened = Q()
+    rows = []
+    for ext, name, local, source, kind in plan.conflicts:
+        product = products[ext]
+        if kind == "open":
+            reopened |= Q(product_id=product.pk, field=name)
+        rows.append(
+            SyncConflict(
+                product_id=product.pk,
+                run=run,
+                field=name,
+                local_value=tracked.as_text(local),
+                source_value=tracked.as_text(source),
+                status=SyncConflict.Status.OPEN if kind == "open" else SyncConflict.Status.RESOLVED,
+                resolution="" if kind == "open" else kind,
+                resolved_at=None if kind == "open" else now,
+            )
+        )
+    if reopened:
+        # The source moved again while staff had not decided: the newer source value replaces it.
+        SyncConflict.objects.filter(reopened, status=SyncConflict.Status.OPEN).delete()
+    SyncConflict.objects.bulk_create(rows)
+
+
+def archive_missing(
+    *, run: SyncRun, connection: SourceConnection, external_ids: list[str] | None = None, batch: int = 1000
+) -> int:
+    """Archive (never delete) the connection's products a full ``run`` did not see, or ``external_ids``.
+
+    ``synced["status"]`` becomes ``archived`` too, so a product that comes back is taken as a
+    change at the source. One SELECT and one UPDATE per ``batch`` products.
+    """
+    products = Product.objects.filter(connection=connection).exclude(status=Product.Status.ARCHIVED)
+    if external_ids is None:
+        products = products.exclude(last_seen_run=run)
+    else:
+        products = products.filter(external_id__in=external_ids)
+    count = 0
+    while True:
+        chunk = list(products.select_for_update().only("id", "synced", "local_edited_at")[:batch])
+        if not chunk:
+            return count
+        for product in chunk:
+            product.status = Product.Status.ARCHIVED
+            product.synced = {**(product.synced or {}), "status": Product.Status.ARCHIVED}
+            product.local_edited_at = {k: v for k, v in (product.local_edited_at or {}).items() if k != "status"}
+            product.updated_at = timezone.now()
+        Product.objects.bulk_update(chunk, ["status", "synced", "local_edited_at", "updated_at"])
+        count += len(chunk)
