@@ -28,6 +28,9 @@ def request(
 
 def run(row: Translation) -> dict:
     """Do what the row's job does, in this process."""
-    result = services.translation_run(translation_id=row.pk, source_hash=source_hash(row.source_text))
+    row.refresh_from_db()
+    preferred = row.provider if row.status == Translation.Status.DRAFT and row.provider else None
+    result = services.translation_run(translation_id=row.pk, source_hash=source_hash(row.source_text),
+                                      provider=preferred)
     row.refresh_from_db()
     return result

@@ -171,7 +171,7 @@ class LLMServer:
 
     def record(self, method: str, path: str, headers: dict, body: Any) -> None:
         with self.lock:
-            self.seen.append(Seen(method, path, headers, body))
+            self.seen.append(Seen(method, path, {k.lower(): v for k, v in headers.items()}, body))
 
     def script(self, kind: str, *replies: Reply) -> None:
         self.scripts[kind].extend(replies)
