@@ -37,7 +37,7 @@ class FlagFilter(admin.SimpleListFilter):
         "empty": ("is empty",),
         "judge": ("quality judge",),
         "pseudo": ("pseudo-locale",),
-        "unsafe": ("removed",),
+        "unsafe": ("was removed", "were removed"),
     }
     LABELS = {
         "formatting": "tags or placeholders differ",

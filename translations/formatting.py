@@ -208,12 +208,13 @@ def sanitize(source: str, result: str) -> tuple[str, list[str]]:
     flags: list[str] = []
     if cleaned != result:
         before, after = tag_tree(result), tag_tree(cleaned)
-        gone = sorted({p[-1] for p in (before.elements - after.elements)})
-        lost_attrs = sorted(
-            {a for tag, names in before.attributes.items() for a in names - after.attributes.get(tag, set())}
-        )
+        names_before = Counter(path[-1] for path in before.elements.elements())
+        names_after = Counter(path[-1] for path in after.elements.elements())
+        gone = sorted(names_before - names_after)
+        lost_attrs = sorted({a for tag, names in before.attributes.items() if tag in tags
+                             for a in names - after.attributes.get(tag, set())})
         if gone:
-            flags.append(f"unsafe or unknown HTML removed: {', '.join(f'<{t}>' for t in gone)}")
+            flags.append(f"HTML the source does not have was removed: {', '.join(f'<{t}>' for t in gone)}")
         if lost_attrs:
-            flags.append(f"HTML attributes removed: {', '.join(lost_attrs)}")
+            flags.append(f"HTML attributes the source does not have were removed: {', '.join(lost_attrs)}")
     return cleaned, flags
