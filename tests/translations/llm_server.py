@@ -270,7 +270,7 @@ class LLMServer:
                 status, _, message = self._reply("anthropic", item["params"])
                 result = {"type": "succeeded", "message": message}
             lines.append(json.dumps({"custom_id": custom_id, "result": result}, ensure_ascii=False))
-        random.Random(7).shuffle(lines)  # the API does not keep the order: neither do we
+        lines.reverse()  # the API does not keep the order: neither do we (last request first)
         return ("\n".join(lines) + "\n").encode()
 
     def _openai_batch(self, batch_id: str) -> dict:
@@ -304,7 +304,7 @@ class LLMServer:
                         ensure_ascii=False,
                     )
                 )
-            random.Random(7).shuffle(ok_lines)
+            ok_lines.reverse()
             batch["output_file_id"] = f"file-out-{batch_id}"
             self.files[batch["output_file_id"]] = ("\n".join(ok_lines) + "\n").encode()
             if err_lines:
