@@ -192,6 +192,25 @@ def compare(source: str, result: str) -> list[str]:
     return flags
 
 
+_NEVER_TAGS = frozenset(
+    {
+        "script",
+        "style",
+        "iframe",
+        "frame",
+        "frameset",
+        "object",
+        "embed",
+        "applet",
+        "base",
+        "link",
+        "meta",
+        "template",
+        "noscript",
+    }
+)
+
+
 def sanitize(source: str, result: str) -> tuple[str, list[str]]:
     """Clean ``result`` with nh3 allowing only the source's tags and attributes; say what was removed.
 
@@ -201,8 +220,11 @@ def sanitize(source: str, result: str) -> tuple[str, list[str]]:
     if not has_html(source) and not has_html(result):
         return result, []
     allowed = tag_tree(source)
-    tags = set(allowed.attributes)
-    attributes = {tag: names for tag, names in allowed.attributes.items() if names}
+    # Even a source's own script-carrying tags and event handlers are never allowed back.
+    tags = set(allowed.attributes) - _NEVER_TAGS
+    attributes = {
+        tag: {n for n in names if not n.startswith("on")} for tag, names in allowed.attributes.items() if tag in tags
+    }
     # The source's own link attributes are kept as they are (no rel added).
     cleaned = nh3.clean(result, tags=tags, attributes=attributes, link_rel=None, strip_comments=True)
     flags: list[str] = []
@@ -211,8 +233,14 @@ def sanitize(source: str, result: str) -> tuple[str, list[str]]:
         names_before = Counter(path[-1] for path in before.elements.elements())
         names_after = Counter(path[-1] for path in after.elements.elements())
         gone = sorted(names_before - names_after)
-        lost_attrs = sorted({a for tag, names in before.attributes.items() if tag in tags
-                             for a in names - after.attributes.get(tag, set())})
+        lost_attrs = sorted(
+            {
+                a
+                for tag, names in before.attributes.items()
+                if tag in tags
+                for a in names - after.attributes.get(tag, set())
+            }
+        )
         if gone:
             flags.append(f"HTML the source does not have was removed: {', '.join(f'<{t}>' for t in gone)}")
         if lost_attrs:

@@ -54,20 +54,31 @@ def provider_env(llm: LLMServer, **extra: str) -> dict[str, str]:
     )
 
 
+def reviewers_group():
+    """The group the data migration creates; rebuilt the same way after a transactional test's flush."""
+    from django.contrib.auth.models import Group, Permission
+
+    group, created = Group.objects.get_or_create(name="Translation reviewers")
+    if created:
+        codenames = ("view_translation", "change_translation", "approve_translation", "view_translationevent")
+        group.permissions.add(
+            *Permission.objects.filter(content_type__app_label="translations", codename__in=codenames)
+        )
+    return group
+
+
 @pytest.fixture
 def reviewer(django_user_model):
-    from django.contrib.auth.models import Group
-
     user = django_user_model.objects.create_user("rita", "rita@example.test", "correct horse battery", is_staff=True)
-    user.groups.add(Group.objects.get(name="Translation reviewers"))
+    user.groups.add(reviewers_group())
     return user
 
 
 @pytest.fixture
 def publisher(django_user_model):
-    from django.contrib.auth.models import Group, Permission
+    from django.contrib.auth.models import Permission
 
     user = django_user_model.objects.create_user("paul", "paul@example.test", "correct horse battery", is_staff=True)
-    user.groups.add(Group.objects.get(name="Translation reviewers"))
+    user.groups.add(reviewers_group())
     user.user_permissions.add(Permission.objects.get(codename="publish_translation"))
     return user

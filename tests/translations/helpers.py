@@ -30,7 +30,8 @@ def run(row: Translation) -> dict:
     """Do what the row's job does, in this process."""
     row.refresh_from_db()
     preferred = row.provider if row.status == Translation.Status.DRAFT and row.provider else None
-    result = services.translation_run(translation_id=row.pk, source_hash=source_hash(row.source_text),
-                                      provider=preferred)
+    result = services.translation_run(
+        translation_id=row.pk, source_hash=source_hash(row.source_text), provider=preferred
+    )
     row.refresh_from_db()
     return result

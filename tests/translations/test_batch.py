@@ -28,8 +28,7 @@ def small_batches(settings):
 
 
 @pytest.mark.parametrize("kind", ["anthropic", "openai"])
-def test_it_submits_one_batch_polls_it_and_matches_results_by_custom_id(kind, acme, providers, settings,
-                                                                         small_batches):
+def test_it_submits_one_batch_polls_it_and_matches_results_by_custom_id(kind, acme, providers, settings, small_batches):
     settings.TRANSLATION_PROVIDERS = [kind]
     _catalogue(acme, 3)  # rows in fr; the catalogue goes to de and es too
     providers.batch_ready = False
@@ -38,8 +37,9 @@ def test_it_submits_one_batch_polls_it_and_matches_results_by_custom_id(kind, ac
     batch = TranslationBatch.objects.get()
     assert batch.provider == kind and batch.external_id
     submissions = [s for s in providers.seen if s.method == "POST"]
-    assert [s.path for s in submissions] == (["/v1/messages/batches"] if kind == "anthropic"
-                                            else ["/v1/files", "/v1/batches"])
+    assert [s.path for s in submissions] == (
+        ["/v1/messages/batches"] if kind == "anthropic" else ["/v1/files", "/v1/batches"]
+    )
     # 3 entities x (de, es): two locale pairs, so two requests of 3 segments each
     assert Translation.objects.filter(batch=batch).count() == 6 and len(batch.requests) == 2
 
@@ -62,8 +62,7 @@ def test_the_server_really_shuffles_results(acme, providers, settings, small_bat
     assert [json.loads(line)["custom_id"] for line in body] == ["c2", "c1"]
 
 
-def test_failed_items_are_retried_singly(acme, providers, settings, small_batches,
-                                        django_capture_on_commit_callbacks):
+def test_failed_items_are_retried_singly(acme, providers, settings, small_batches, django_capture_on_commit_callbacks):
     settings.TRANSLATION_PROVIDERS = ["anthropic"]
     _catalogue(acme, 8)
     services.translate_catalog(tenant_id=acme.pk, target_locales=["fr"])

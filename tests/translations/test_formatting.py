@@ -14,15 +14,30 @@ from translations.models import Translation
 
 S = Translation.Status
 
-SOURCE = ('<p>Our <b>{name}</b> shirt: see [the guide](https://shop.test/guide) and **care** tips, '
-          '%(count)s left, {{ price }} only, `SKU-1`, %s</p>')
+SOURCE = (
+    "<p>Our <b>{name}</b> shirt: see [the guide](https://shop.test/guide) and **care** tips, "
+    "%(count)s left, {{ price }} only, `SKU-1`, %s</p>"
+)
 
 
 def test_it_masks_every_kind_of_formatting_and_restores_it():
     masked = formatting.mask(SOURCE)
     assert "<" not in masked.text and "{" not in masked.text and "%" not in masked.text and "](" not in masked.text
-    assert masked.pieces == ["<p>", "<b>", "{name}", "</b>", "[", "](https://shop.test/guide)", "**", "**",
-                             "%(count)s", "{{ price }}", "`SKU-1`", "%s", "</p>"]
+    assert masked.pieces == [
+        "<p>",
+        "<b>",
+        "{name}",
+        "</b>",
+        "[",
+        "](https://shop.test/guide)",
+        "**",
+        "**",
+        "%(count)s",
+        "{{ price }}",
+        "`SKU-1`",
+        "%s",
+        "</p>",
+    ]
     assert formatting.restore(masked, masked.text).text == SOURCE
 
 
@@ -40,8 +55,7 @@ def test_it_masks_our_own_bracket_characters_in_shop_text():
 def test_it_flags_tokens_missing_repeated_or_invented():
     masked = formatting.mask("<b>Bold</b> {name}")
     assert formatting.restore(masked, "⟦1⟧Gras⟦2⟧").flags == ["formatting missing from the translation: {name}"]
-    assert formatting.restore(masked, "⟦1⟧Gras⟦2⟧ ⟦3⟧ ⟦3⟧").flags == [
-        "formatting repeated in the translation: {name}"]
+    assert formatting.restore(masked, "⟦1⟧Gras⟦2⟧ ⟦3⟧ ⟦3⟧").flags == ["formatting repeated in the translation: {name}"]
     assert "unknown formatting marker" in formatting.restore(masked, "⟦1⟧Gras⟦2⟧ ⟦3⟧ ⟦9⟧").flags[0]
 
 
@@ -50,16 +64,23 @@ def test_it_compares_tag_nesting_with_a_parser():
     assert formatting.compare("<p><b>a</b></p>", "<p></p><b>a</b>") == ["HTML tag nesting differs from the source"]
     assert formatting.compare("<p><b>a</b></p>", "<p>a</p>") == ["HTML tags missing: <b>"]
     assert formatting.compare("<p>a</p>", "<p><i>a</i></p>") == ["HTML tags added: <i>"]
-    assert formatting.compare("Hi {name}", "Salut {nom}") == ["placeholders missing: {name}", "placeholders added: {nom}"]
+    assert formatting.compare("Hi {name}", "Salut {nom}") == [
+        "placeholders missing: {name}",
+        "placeholders added: {nom}",
+    ]
 
 
 def test_it_sanitises_to_the_sources_tags_and_attributes():
     source = '<p>See <a href="/x" title="t">here</a></p>'
-    out, flags = formatting.sanitize(source, '<p>Voir <a href="/x" title="t" onclick="steal()">ici</a>'
-                                             '<script>alert(1)</script><img src=x onerror=y></p>')
+    out, flags = formatting.sanitize(
+        source,
+        '<p>Voir <a href="/x" title="t" onclick="steal()">ici</a><script>alert(1)</script><img src=x onerror=y></p>',
+    )
     assert out == '<p>Voir <a href="/x" title="t">ici</a></p>'
-    assert flags == ["HTML the source does not have was removed: <img>, <script>",
-                     "HTML attributes the source does not have were removed: onclick"]
+    assert flags == [
+        "HTML the source does not have was removed: <img>, <script>",
+        "HTML attributes the source does not have were removed: onclick",
+    ]
 
 
 pytestmark_db = pytest.mark.django_db
@@ -81,8 +102,9 @@ def test_a_tag_dropped_by_the_model_is_flagged_and_not_publishable(acme, provide
     run(row)
     assert row.status == S.AUTO_TRANSLATED and row.needs_review and row.format_mismatch
     assert "formatting missing from the translation: <b>" in row.quality_flags
-    assert "HTML tags missing: <b>" in row.quality_flags or "HTML tag nesting differs from the source" in \
-        row.quality_flags
+    assert (
+        "HTML tags missing: <b>" in row.quality_flags or "HTML tag nesting differs from the source" in row.quality_flags
+    )
     with pytest.raises(NeedsReview, match="formatting"):
         services.approve(row.pk, user=publisher)
     Translation.objects.filter(pk=row.pk).update(status=S.VENDOR_APPROVED)  # even if it got there somehow
@@ -107,8 +129,10 @@ def test_a_tag_added_by_the_model_is_flagged(acme, providers):
 
 @pytestmark_db
 def test_a_script_in_the_answer_is_removed(acme, providers):
-    providers.script("anthropic", translated(
-        "anthropic", lambda out: [out[0] + '<script>fetch("//evil")</script><b onclick="x()">!</b>']))
+    providers.script(
+        "anthropic",
+        translated("anthropic", lambda out: [out[0] + '<script>fetch("//evil")</script><b onclick="x()">!</b>']),
+    )
     row = request(acme, "Soft <b>cotton</b> shirt for the summer")
     run(row)
     assert "<script" not in row.translated_text and "onclick" not in row.translated_text
@@ -122,3 +146,9 @@ def test_an_edit_is_sanitised_too(acme, providers, publisher):
     run(row)
     edited = services.edit(row.pk, user=publisher, text="Chemise en <b onmouseover=x()>coton</b><script>1</script>")
     assert edited.translated_text == "Chemise en <b>coton</b>" and edited.needs_review
+
+
+def test_a_script_in_the_source_is_not_allowed_back_either():
+    source = '<p onclick="a()">Hi<script>x()</script></p>'
+    out, flags = formatting.sanitize(source, '<p onclick="a()">Salut<script>x()</script></p>')
+    assert out == "<p>Salut</p>" and flags

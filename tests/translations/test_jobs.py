@@ -36,8 +36,7 @@ def test_a_real_worker_translates_a_requested_row(acme, llm):
     assert row.status == S.AUTO_TRANSLATED and row.translated_text == "«fr» <p>Red <b>cotton</b> shirt</p>"
     job = _job(row)
     assert job.get_status() == JobStatus.FINISHED
-    assert job.return_value() == {"status": "AUTO_TRANSLATED", "translation_id": row.pk, "reused": 0,
-                                  "translated": 1}
+    assert job.return_value() == {"status": "AUTO_TRANSLATED", "translation_id": row.pk, "reused": 0, "translated": 1}
     assert ANTHROPIC_KEY not in json.dumps(job.kwargs)
 
 
@@ -114,9 +113,16 @@ def test_a_real_worker_runs_the_batch_poll(acme, llm, settings):
     settings.TRANSLATION_PROVIDERS = ["anthropic"]
     settings.ANTHROPIC_API_KEY, settings.ANTHROPIC_BASE_URL, settings.ANTHROPIC_RPM = ANTHROPIC_KEY, llm.url, 0
     for i in range(3):
-        Translation.objects.create(tenant=acme, content_type="product_title", entity_id=f"p-{i}", field_name="title",
-                                   source_locale="en", target_locale="fr", source_text=f"Shirt {i}",
-                                   source_hash=__import__("translations.models").models.source_hash(f"Shirt {i}"))
+        Translation.objects.create(
+            tenant=acme,
+            content_type="product_title",
+            entity_id=f"p-{i}",
+            field_name="title",
+            source_locale="en",
+            target_locale="fr",
+            source_text=f"Shirt {i}",
+            source_hash=__import__("translations.models").models.source_hash(f"Shirt {i}"),
+        )
     assert services.translate_catalog(tenant_id=acme.pk, target_locales=["de"])["batch"]
     get_queue("translation").empty()
     job_id = enqueue("translation", batch_poll_job)
@@ -128,10 +134,24 @@ def test_a_real_worker_runs_the_batch_poll(acme, llm, settings):
 
 def test_it_refuses_a_bad_payload_before_enqueueing(acme):
     with pytest.raises(InvalidPayload, match="content.type"):
-        enqueue("translation", translate_job, job_id="x", tenant_id=acme.pk, translation_id=1, source_locale="en",
-                target_locale="fr", content={"type": "price", "entity_id": "1", "field_name": "f",
-                                             "source_text": "t"})
+        enqueue(
+            "translation",
+            translate_job,
+            job_id="x",
+            tenant_id=acme.pk,
+            translation_id=1,
+            source_locale="en",
+            target_locale="fr",
+            content={"type": "price", "entity_id": "1", "field_name": "f", "source_text": "t"},
+        )
     with pytest.raises(InvalidPayload, match="target_locale"):
-        enqueue("translation", translate_job, job_id="x", tenant_id=acme.pk, translation_id=1, source_locale="en",
-                target_locale="nope!", content={"type": "product_title", "entity_id": "1", "field_name": "f",
-                                                "source_text": "t"})
+        enqueue(
+            "translation",
+            translate_job,
+            job_id="x",
+            tenant_id=acme.pk,
+            translation_id=1,
+            source_locale="en",
+            target_locale="nope!",
+            content={"type": "product_title", "entity_id": "1", "field_name": "f", "source_text": "t"},
+        )

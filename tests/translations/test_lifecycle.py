@@ -22,8 +22,12 @@ def test_it_creates_a_draft_and_enqueues_its_job_after_the_commit(acme, provider
     assert row.status == S.DRAFT and row.translated_text == "" and row.job_id
     job = get_queue("translation").fetch_job(row.job_id)
     assert job is not None and job.kwargs["translation_id"] == row.pk
-    assert job.kwargs["content"] == {"type": "product_title", "entity_id": "p-1", "field_name": "title",
-                                     "source_text": "Red cotton shirt"}
+    assert job.kwargs["content"] == {
+        "type": "product_title",
+        "entity_id": "p-1",
+        "field_name": "title",
+        "source_text": "Red cotton shirt",
+    }
     assert job.kwargs["tenant_id"] == acme.pk and job.kwargs["job_id"] == row.job_id
     assert OutboxJob.objects.count() == 0  # pushed by the commit hook
 
@@ -94,8 +98,13 @@ ACTIONS = {
     "edit": lambda pk, user: services.edit(pk, user=user, text="Chemise rouge en coton"),
     "retranslate": lambda pk, user: services.retranslate(pk, user=user),
 }
-TARGET = {"approve": S.VENDOR_APPROVED, "publish": S.PUBLISHED, "reject": S.REJECTED, "edit": S.AUTO_TRANSLATED,
-          "retranslate": S.DRAFT}
+TARGET = {
+    "approve": S.VENDOR_APPROVED,
+    "publish": S.PUBLISHED,
+    "reject": S.REJECTED,
+    "edit": S.AUTO_TRANSLATED,
+    "retranslate": S.DRAFT,
+}
 ALLOWED = {
     S.DRAFT: set(),
     S.AUTO_TRANSLATED: {"approve", "reject", "edit", "retranslate"},
@@ -172,15 +181,29 @@ def test_it_refuses_to_publish_a_row_that_needs_review_until_a_reviewer_clears_i
     ],
 )
 def test_it_refuses_bad_input_and_stores_nothing(field, value, error, acme, providers):
-    args = {"tenant_id": acme.pk, "content_type": "product_title", "entity_id": "p-1", "field_name": "title",
-            "source_locale": "en", "target_locale": "fr", "source_text": "Red cotton shirt", field: value}
+    args = {
+        "tenant_id": acme.pk,
+        "content_type": "product_title",
+        "entity_id": "p-1",
+        "field_name": "title",
+        "source_locale": "en",
+        "target_locale": "fr",
+        "source_text": "Red cotton shirt",
+        field: value,
+    }
     with pytest.raises(error):
         services.request_translation(**args)
     assert Translation.objects.count() == 0 and OutboxJob.objects.count() == 0
 
 
 def test_it_keeps_bcp47_tags_in_their_standard_casing(acme, providers):
-    row = services.request_translation(tenant_id=acme.pk, content_type="product_description", entity_id="42",
-                                       field_name="description", source_locale="en", target_locale="pt_br",
-                                       source_text="A shirt")
+    row = services.request_translation(
+        tenant_id=acme.pk,
+        content_type="product_description",
+        entity_id="42",
+        field_name="description",
+        source_locale="en",
+        target_locale="pt_br",
+        source_text="A shirt",
+    )
     assert row.target_locale == "pt-BR"

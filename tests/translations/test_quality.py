@@ -55,11 +55,19 @@ def judge_reply(scores):
 @pytest.mark.django_db
 def test_it_scores_with_the_judge_and_flags_low_scores(acme, providers, settings):
     settings.TRANSLATION_QUALITY_JUDGE = True
-    providers.script("anthropic", lambda body: (200, {}, anthropic_message(json.dumps(
-        {"translations": ["Chemise rouge", "Description trop courte mais correcte"]}))), judge_reply([91, 40]))
+    providers.script(
+        "anthropic",
+        lambda body: (
+            200,
+            {},
+            anthropic_message(json.dumps({"translations": ["Chemise rouge", "Description trop courte mais correcte"]})),
+        ),
+        judge_reply([91, 40]),
+    )
     title = request(acme, "Red shirt", field="title")
-    description = request(acme, "A red shirt, short description", field="description",
-                          content_type="product_description")
+    description = request(
+        acme, "A red shirt, short description", field="description", content_type="product_description"
+    )
     run(title)
     description.refresh_from_db()
     assert (title.quality_score, title.needs_review) == (91, False)
@@ -68,15 +76,20 @@ def test_it_scores_with_the_judge_and_flags_low_scores(acme, providers, settings
     judge_call = providers.calls("/v1/messages")[1].body
     assert "scores" in judge_call["system"]
     assert json.loads(judge_call["messages"][-1]["content"])["translations"] == [
-        "Chemise rouge", "Description trop courte mais correcte"]
+        "Chemise rouge",
+        "Description trop courte mais correcte",
+    ]
 
 
 @pytest.mark.django_db
 def test_a_failing_judge_flags_instead_of_failing_the_translation(acme, providers, settings):
     settings.TRANSLATION_QUALITY_JUDGE = True
     settings.TRANSLATION_PROVIDERS = ["anthropic"]
-    providers.script("anthropic", lambda body: (200, {}, anthropic_message(json.dumps({"translations": ["Chemise"]}))),
-                     anthropic_error(529, "overloaded_error"))
+    providers.script(
+        "anthropic",
+        lambda body: (200, {}, anthropic_message(json.dumps({"translations": ["Chemise"]}))),
+        anthropic_error(529, "overloaded_error"),
+    )
     row = request(acme, "Shirt")
     run(row)
     assert row.status == "AUTO_TRANSLATED" and row.quality_score is None and row.needs_review

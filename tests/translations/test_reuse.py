@@ -38,8 +38,11 @@ def test_it_does_not_reuse_unapproved_or_other_pairs_or_content_types(acme, prov
     request_a = request(acme, "Red cotton shirt", entity="p-1")
     run(request_a)  # AUTO_TRANSLATED only: not reusable
     calls = len(providers.seen)
-    for kwargs in ({"entity": "p-2"}, {"entity": "p-3", "target": "de"},
-                   {"entity": "p-4", "content_type": "category_name", "field": "name"}):
+    for kwargs in (
+        {"entity": "p-2"},
+        {"entity": "p-3", "target": "de"},
+        {"entity": "p-4", "content_type": "category_name", "field": "name"},
+    ):
         run(request(acme, "Red cotton shirt", **kwargs))
     assert len(providers.seen) == calls + 3
 
@@ -49,19 +52,23 @@ def test_it_answers_from_the_redis_cache_in_front_of_the_table(acme, providers, 
     key = memory.key("product_title", "en", "fr", first.source_hash)
     assert cache.get_value(key) == {"id": first.pk, "text": first.translated_text}
     with django_assert_num_queries(0):
-        hit = memory.lookup(content_type="product_title", source_locale="en", target_locale="fr",
-                            digest=first.source_hash)
+        hit = memory.lookup(
+            content_type="product_title", source_locale="en", target_locale="fr", digest=first.source_hash
+        )
     assert hit["text"] == first.translated_text
     services.reject(first.pk, user=publisher, reason="wrong")
     assert cache.get_value(key) is None
-    assert memory.lookup(content_type="product_title", source_locale="en", target_locale="fr",
-                         digest=first.source_hash) is None
+    assert (
+        memory.lookup(content_type="product_title", source_locale="en", target_locale="fr", digest=first.source_hash)
+        is None
+    )
 
 
 def test_it_translates_a_products_fields_together_in_one_call(acme, providers):
     title = request(acme, "Red cotton shirt", field="title")
-    description = request(acme, "<p>Soft and <b>light</b>.</p>", field="description",
-                          content_type="product_description")
+    description = request(
+        acme, "<p>Soft and <b>light</b>.</p>", field="description", content_type="product_description"
+    )
     seo = request(acme, "Buy the red shirt", field="seo_title", content_type="seo_title")
     run(title)
     (call,) = providers.calls("/v1/messages")
