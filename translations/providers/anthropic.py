@@ -7,6 +7,7 @@ decide what happens after a failure. The answer is the text of the reply; ``stop
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import anthropic
@@ -26,6 +27,12 @@ from translations.providers.base import (
 )
 
 
+@functools.lru_cache(maxsize=8)
+def _client(api_key: str, base_url: str, timeout: float) -> anthropic.Anthropic:
+    """One SDK client (and its connection pool) per configuration and process; SDK retries off."""
+    return anthropic.Anthropic(api_key=api_key, base_url=base_url, max_retries=0, timeout=timeout)
+
+
 class AnthropicProvider(Provider):
     name = "anthropic"
     rpm_setting = "ANTHROPIC_RPM"
@@ -37,12 +44,7 @@ class AnthropicProvider(Provider):
         return settings.ANTHROPIC_MODEL
 
     def client(self) -> anthropic.Anthropic:
-        return anthropic.Anthropic(
-            api_key=settings.ANTHROPIC_API_KEY,
-            base_url=settings.ANTHROPIC_BASE_URL,
-            max_retries=0,
-            timeout=settings.TRANSLATION_HTTP_TIMEOUT,
-        )
+        return _client(settings.ANTHROPIC_API_KEY, settings.ANTHROPIC_BASE_URL, settings.TRANSLATION_HTTP_TIMEOUT)
 
     def params(self, request: Request, *, max_tokens: int) -> dict[str, Any]:
         return {

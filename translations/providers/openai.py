@@ -7,6 +7,7 @@ means it was cut off (a transient bad answer). SDK retries are off (``max_retrie
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 from typing import Any
@@ -28,6 +29,12 @@ from translations.providers.base import (
 )
 
 
+@functools.lru_cache(maxsize=8)
+def _client(api_key: str, base_url: str, timeout: float) -> openai.OpenAI:
+    """One SDK client (and its connection pool) per configuration and process; SDK retries off."""
+    return openai.OpenAI(api_key=api_key, base_url=base_url, max_retries=0, timeout=timeout)
+
+
 class OpenAIProvider(Provider):
     name = "openai"
     rpm_setting = "OPENAI_RPM"
@@ -39,12 +46,7 @@ class OpenAIProvider(Provider):
         return settings.OPENAI_MODEL
 
     def client(self) -> openai.OpenAI:
-        return openai.OpenAI(
-            api_key=settings.OPENAI_API_KEY,
-            base_url=settings.OPENAI_BASE_URL,
-            max_retries=0,
-            timeout=settings.TRANSLATION_HTTP_TIMEOUT,
-        )
+        return _client(settings.OPENAI_API_KEY, settings.OPENAI_BASE_URL, settings.TRANSLATION_HTTP_TIMEOUT)
 
     def params(
         self, request: Request, *, max_tokens: int, system: str = SYSTEM_PROMPT, user: str | None = None
