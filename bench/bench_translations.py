@@ -68,8 +68,9 @@ def main() -> None:
 
     start = time.perf_counter()
     batched = []
-    for indices, outcomes in translate_texts(texts=texts, source_locale="en", target_locale="fr",
-                                             content_type="product_description", chain=[provider]):
+    for indices, outcomes in translate_texts(
+        texts=texts, source_locale="en", target_locale="fr", content_type="product_description", chain=[provider]
+    ):
         batched.extend(zip(indices, outcomes, strict=True))
     batched_time = time.perf_counter() - start
     batched_calls = len(server.calls("/v1/messages"))

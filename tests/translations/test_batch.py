@@ -122,3 +122,22 @@ def test_it_refuses_bad_input(acme, providers):
         services.translate_catalog(tenant_id=acme.pk, target_locales=["not a locale"])
     with pytest.raises(ValueError):
         services.translate_catalog(tenant_id=acme.pk, target_locales=["fr"], content_types=["price"])
+
+
+def test_the_command_translates_a_catalogue_and_polls(acme, providers, settings, small_batches):
+    from io import StringIO
+
+    from django.core.management import CommandError, call_command
+
+    settings.TRANSLATION_PROVIDERS = ["anthropic"]
+    _catalogue(acme, 6)
+    out = StringIO()
+    call_command("translate_catalog", "acme", "de", stdout=out)
+    assert "6 row(s) created" in out.getvalue() and "batch #" in out.getvalue()
+    out = StringIO()
+    call_command("translate_catalog", "--poll", stdout=out)
+    assert "ended 1, rows translated 6" in out.getvalue()
+    with pytest.raises(CommandError, match="no tenant"):
+        call_command("translate_catalog", "nobody", "de")
+    with pytest.raises(CommandError, match="not a BCP 47"):
+        call_command("translate_catalog", "acme", "xx-!!")
