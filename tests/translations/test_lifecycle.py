@@ -207,3 +207,34 @@ def test_it_keeps_bcp47_tags_in_their_standard_casing(acme, providers):
         source_text="A shirt",
     )
     assert row.target_locale == "pt-BR"
+
+
+def test_the_storefront_reads_published_text_only_and_keeps_it_through_a_new_draft(
+    acme, providers, publisher, django_assert_num_queries
+):
+    from translations.selectors import published_texts
+
+    row = request(acme)
+    run(row)
+    request(acme, "Blue jeans", entity="p-2")  # a draft: never shown
+    assert published_texts(tenant_id=acme.pk, target_locale="fr", entity_ids=["p-1", "p-2"]) == {}
+    services.approve(row.pk, user=publisher)
+    services.publish(row.pk, user=publisher)
+    request(acme, "Red linen shirt")  # the source changed: a new draft
+    with django_assert_num_queries(1):
+        shown = published_texts(tenant_id=acme.pk, target_locale="fr", entity_ids=["p-1", "p-2"])
+    assert shown == {("product_title", "p-1", "title"): "«fr» Red cotton shirt"}
+
+
+def test_it_is_safe_inside_the_callers_transaction(acme, providers):
+    from django.db import transaction
+
+    class Boom(Exception):
+        pass
+
+    with pytest.raises(Boom), transaction.atomic():
+        request(acme)
+        assert OutboxJob.objects.count() == 1  # recorded with the row, pushed only after the commit
+        raise Boom
+    assert Translation.objects.count() == 0 and OutboxJob.objects.count() == 0
+    assert get_queue("translation").count == 0
