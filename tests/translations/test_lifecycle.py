@@ -238,3 +238,13 @@ def test_it_is_safe_inside_the_callers_transaction(acme, providers):
         raise Boom
     assert Translation.objects.count() == 0 and OutboxJob.objects.count() == 0
     assert get_queue("translation").count == 0
+
+
+def test_a_reviewers_approval_clears_soft_flags_and_says_so(acme, providers, publisher):
+    row = request(acme, "Red cotton shirt for summer", target="ru")  # Latin script for ru: flagged
+    run(row)
+    assert row.needs_review and not row.format_mismatch
+    approved = services.approve(row.pk, user=publisher)
+    assert not approved.needs_review and approved.quality_flags == row.quality_flags  # flags stay visible
+    assert approved.events.last().note.startswith("approved, review flags cleared: the translation is mostly in Latin")
+    assert services.publish(row.pk, user=publisher).status == S.PUBLISHED

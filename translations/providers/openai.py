@@ -146,7 +146,9 @@ class OpenAIProvider(Provider):
                         )
                         results[custom_id] = ProviderError(self.name, f"batch item failed ({code})", kind=BAD_ANSWER)
             return results
-        except (openai.OpenAIError, ValueError) as exc:
-            if isinstance(exc, openai.OpenAIError):
-                raise _errors.from_sdk(self.name, exc, openai, settings.OPENAI_API_KEY) from None
-            raise ProviderError(self.name, "the batch output is not JSONL", kind=BAD_ANSWER) from None
+        except openai.OpenAIError as exc:
+            raise _errors.from_sdk(self.name, exc, openai, settings.OPENAI_API_KEY) from None
+        except ValueError:  # a line that is not JSON, or a body that is not a chat completion
+            raise ProviderError(
+                self.name, "the batch output is not JSONL of chat completions", kind=BAD_ANSWER
+            ) from None

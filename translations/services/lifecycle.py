@@ -84,7 +84,12 @@ def _move(
         if not updated:  # pragma: no cover - the row lock makes this a belt-and-braces check
             raise InvalidTransition(row.status, target, reason="the row changed meanwhile")
         TranslationEvent.objects.create(
-            translation=row, action=action, from_status=row.status, to_status=target, user=user, note=note
+            translation=row,
+            action=action,
+            from_status=row.status,
+            to_status=target,
+            user=user,
+            note=note(row) if callable(note) else note,
         )
         row.refresh_from_db()
     return row
@@ -102,15 +107,13 @@ def _require_reviewed(row: Translation) -> None:
 def approve(translation_id: int, *, user: Any) -> Translation:
     """AUTO_TRANSLATED → VENDOR_APPROVED. The reviewer's approval clears ``needs_review``, except
     for a formatting mismatch (missing or extra tags/placeholders), which only an edit can fix."""
-    now = timezone.now()
 
-    def fields(row: Translation) -> dict[str, Any]:
-        return {"needs_review": False, "reviewed_by": user, "reviewed_at": now}
+    def note(row: Translation) -> str:
+        cleared = "; ".join(row.quality_flags)
+        return f"approved, review flags cleared: {cleared}" if row.needs_review and cleared else "approved"
 
-    def note_check(row: Translation) -> None:
-        _require_reviewed(row)
-
-    row = _move(translation_id, "approve", user=user, extra=fields, check=note_check, note="approved")
+    fields = {"needs_review": False, "reviewed_by": user, "reviewed_at": timezone.now()}
+    row = _move(translation_id, "approve", user=user, extra=fields, check=_require_reviewed, note=note)
     memory.remember(row)
     return row
 
