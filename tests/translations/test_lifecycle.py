@@ -178,6 +178,7 @@ def test_it_refuses_to_publish_a_row_that_needs_review_until_a_reviewer_clears_i
         ("entity_id", "", ValueError),
         ("provider", "gemini", ValueError),
         ("tenant_id", 999999, ValueError),
+        ("tenant_id", "acme", ValueError),
     ],
 )
 def test_it_refuses_bad_input_and_stores_nothing(field, value, error, acme, providers):

@@ -284,7 +284,11 @@ def request_translation(
     """
     entity_id, field_name, source_text = _clean_request(content_type, entity_id, field_name, source_text, provider)
     source_locale, target_locale = check_locale(source_locale), check_locale(target_locale)
-    tenant = Tenant.objects.filter(pk=tenant_id).only("pk").first()
+    try:
+        tenant_pk = int(tenant_id)
+    except (TypeError, ValueError):
+        raise ValueError(f"tenant_id {tenant_id!r} is not a tenant's id") from None
+    tenant = Tenant.objects.filter(pk=tenant_pk).only("pk").first()
     if tenant is None:
         raise ValueError(f"tenant {tenant_id!r} does not exist")
     digest = source_hash(source_text)
