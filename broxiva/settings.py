@@ -463,6 +463,44 @@ PRODUCT_WEBHOOK_MAX_BYTES = env_int("PRODUCT_WEBHOOK_MAX_BYTES", 1024 * 1024, mi
 # webhook secret (a custom feed's webhooks are signed like WooCommerce's, see docs/products.md).
 PRODUCT_WEBHOOK_BIGCOMMERCE_HEADER = env_str("PRODUCT_WEBHOOK_BIGCOMMERCE_HEADER", "X-Broxiva-Webhook-Token")
 
+# --- Translations -----------------------------------------------------------------------------
+# LLM translations (translations/, docs/translations.md). Provider URLs and keys are read when a
+# provider runs, so an override takes effect. Keys are secrets: *_FILE works too.
+
+ANTHROPIC_API_KEY = env_str("ANTHROPIC_API_KEY")
+ANTHROPIC_MODEL = env_str("ANTHROPIC_MODEL", "claude-sonnet-4-5")
+ANTHROPIC_BASE_URL = env_str("ANTHROPIC_BASE_URL", "https://api.anthropic.com")
+OPENAI_API_KEY = env_str("OPENAI_API_KEY")
+OPENAI_MODEL = env_str("OPENAI_MODEL", "gpt-4o-mini")
+# Also any OpenAI-compatible server (a local model behind vLLM, Ollama, llama.cpp...).
+OPENAI_BASE_URL = env_str("OPENAI_BASE_URL", "https://api.openai.com/v1")
+# Calls per minute each provider may receive from the whole fleet (0 = no pacing).
+ANTHROPIC_RPM = env_int("ANTHROPIC_RPM", 50, minimum=0)
+OPENAI_RPM = env_int("OPENAI_RPM", 500, minimum=0)
+TRANSLATION_PROVIDER_NAMES = ("anthropic", "openai")
+# The chain, tried in order; a provider without its key is skipped. With no key at all the
+# pseudo-locale provider answers (marked text, rows flagged for review).
+TRANSLATION_PROVIDERS = env_list("TRANSLATION_PROVIDERS", TRANSLATION_PROVIDER_NAMES)
+if any(p not in TRANSLATION_PROVIDER_NAMES for p in TRANSLATION_PROVIDERS):
+    raise ImproperlyConfigured(f"TRANSLATION_PROVIDERS must list some of {', '.join(TRANSLATION_PROVIDER_NAMES)}.")
+TRANSLATION_HTTP_TIMEOUT = env_float("TRANSLATION_HTTP_TIMEOUT", 120.0, minimum=0.05)
+# Input tokens one call may carry (estimated), and segments per call: bigger jobs are chunked.
+TRANSLATION_MAX_INPUT_TOKENS = env_int("TRANSLATION_MAX_INPUT_TOKENS", 6000, minimum=100)
+TRANSLATION_MAX_SEGMENTS_PER_CALL = env_int("TRANSLATION_MAX_SEGMENTS_PER_CALL", 100, minimum=1)
+TRANSLATION_MAX_OUTPUT_TOKENS = env_int("TRANSLATION_MAX_OUTPUT_TOKENS", 16000, minimum=100)
+# A second LLM call scoring each result 0-100; below the threshold a row needs review.
+TRANSLATION_QUALITY_JUDGE = env_bool("TRANSLATION_QUALITY_JUDGE", False)
+TRANSLATION_QUALITY_THRESHOLD = env_int("TRANSLATION_QUALITY_THRESHOLD", 70, minimum=0, maximum=100)
+# translate_catalog() goes through the providers' batch APIs above this many waiting segments.
+TRANSLATION_BATCH_MIN = env_int("TRANSLATION_BATCH_MIN", 500, minimum=1)
+# Length ratio (translation / source characters) bounds; per-pair overrides as JSON,
+# e.g. {"en:ja": [0.2, 1.5]} (keys are the languages, "source:target").
+TRANSLATION_LENGTH_RATIO = (
+    env_float("TRANSLATION_LENGTH_RATIO_MIN", 0.3, minimum=0),
+    env_float("TRANSLATION_LENGTH_RATIO_MAX", 3.0, minimum=0),
+)
+TRANSLATION_LENGTH_RATIOS = env_json("TRANSLATION_LENGTH_RATIOS", {})
+
 # --- Operations -------------------------------------------------------------------------------
 # Queue health (/health/queues, broxiva.health), alerts (broxiva.alerts), crash recovery
 # (broxiva.recovery) and logs (broxiva.logs). docs/operations.md explains each knob.
