@@ -2,8 +2,9 @@
 
 import django.db.models.deletion
 import django.utils.timezone
-import notifications.models.webhooks
 from django.db import migrations, models
+
+import notifications.models.webhooks
 
 
 class Migration(migrations.Migration):
