@@ -7,6 +7,7 @@ import datetime as dt
 import hashlib
 import hmac
 import json
+from decimal import Decimal
 
 import pytest
 
@@ -314,3 +315,36 @@ def test_custom_webhook_is_signed_like_woocommerce_and_stores_the_product(
     assert response.status_code == 200
     run_webhook_job(product_jobs()[0])
     assert Product.objects.get(connection=connection, external_id="sku-1").currency == "USD"
+
+
+# --- Shopify end to end: the view, the engine and the Shopify source's parser together ---------
+
+
+def test_a_shopify_update_then_delete_webhook_stores_then_archives_the_product(
+    client, shopify, django_capture_on_commit_callbacks
+):
+    payload = shopify_payload()
+    payload["variants"] = [{"id": 808950810, "sku": "IPOD2008PINK", "title": "Pink", "price": "199.00",
+                            "inventory_quantity": 10, "updated_at": payload["updated_at"]}]
+    body = json.dumps(payload).encode()
+    with django_capture_on_commit_callbacks(execute=True):
+        post_shopify(client, shopify, body, signature=sign(SHOPIFY_SECRET, body))
+    (job,) = product_jobs()
+    sync_run(run_id=job.kwargs["sync_id"], webhook_data=job.kwargs["webhook_data"])
+
+    product = Product.objects.get(connection=shopify)
+    assert (product.external_id, product.title, product.status) == ("632910392", "IPod Nano - 8GB", "active")
+    assert [(v.sku, v.price, v.inventory_quantity) for v in product.variants.all()] == [
+        ("IPOD2008PINK", Decimal("199.00"), 10)]
+
+    get_queue("product-sync").empty()
+    deleted = json.dumps({"id": 632910392}).encode()
+    with django_capture_on_commit_callbacks(execute=True):
+        post_shopify(client, shopify, deleted, signature=sign(SHOPIFY_SECRET, deleted), webhook_id="del-1",
+                     topic="products/delete", HTTP_X_SHOPIFY_TRIGGERED_AT="2026-11-02T17:00:00.000Z")
+    (job,) = product_jobs()
+    sync_run(run_id=job.kwargs["sync_id"], webhook_data=job.kwargs["webhook_data"])
+
+    product.refresh_from_db()
+    assert (product.status, product.title, product.description) == (
+        "archived", "IPod Nano - 8GB", "<p>It's the small iPod.</p>"), "a delete archives and blanks nothing"
