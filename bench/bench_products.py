@@ -1,22 +1,29 @@
 """Product sync: the project's page-at-a-time bulk upserts against ``update_or_create`` per product.
 
-    REDIS_PORT=6379 REDIS_DB=4 /work/venv/bin/python bench/bench_products.py [--products 100000] [--baseline 5000]
+    REDIS_PORT=6379 REDIS_DB=4 /work/venv/bin/python bench/bench_products.py [--products 100000] [--baseline 5000] \
+        [--locales en,fr,de]
 
 A local WooCommerce-shaped server (``tests/products/woo_server.py``) builds each page of
 ``--products`` products on the fly (100 a page, one category each, the REST API's JSON). Then,
-each on an empty connection of its own:
+each on an empty connection of its own, for a tenant with ``--locales`` enabled (default en, fr, de:
+every new title and description is handed to translations for fr and de, so the hand-off is
+measured too; ``--locales en`` measures the sync alone):
 
 1. **ours** — a full sync through the real path (``products.services.sync_run``: the WooCommerce
-   source, the guarded HTTP client, the page engine): wall time and SQL queries;
+   source, the guarded HTTP client, the page engine, and the hand-off: one
+   ``translations.services.request_translations`` call per page): wall time and SQL queries;
 2. **baseline** — the same pages fetched and parsed by the same source, each product then stored
    with ``Product.objects.update_or_create`` (+ ``Category.objects.get_or_create`` and
-   ``product.categories.set``), the usual per-row code. It runs on the first ``--baseline``
+   ``product.categories.set``), the usual per-row code, and its text handed off with one
+   ``request_translation`` per (field, other locale) as the sync did before, a page per
+   transaction. It runs on the first ``--baseline``
    products only and is **extrapolated** linearly to ``--products`` (said in the output);
 3. **unchanged delta** — a second sync of ours over the same, unchanged catalogue (the server
    ignores ``modified_after``, so every product is read and compared again): rows written must be 0.
 
 Only the bench database (``BENCH_DATABASE_URL``, default ``broxiva_bench_products``, created if
-missing) and the ``lock:products:*`` keys of ``REDIS_DB`` are written.
+missing), the ``lock:products:*`` keys of ``REDIS_DB`` and the translation jobs of the queues
+under ``QUEUE_PREFIX=bench-products`` (emptied at the end; no worker runs them) are written.
 """
 
 from __future__ import annotations
@@ -40,6 +47,7 @@ os.environ["OUTBOUND_ALLOWED_NETWORKS"] = "127.0.0.0/8"  # the local shop
 os.environ["PRODUCT_SYNC_PAGE_SIZE"] = "100"
 os.environ["PRODUCT_SYNC_JOB_BUDGET_SECONDS"] = "100000"  # one job: the bench times the engine, not hand-overs
 os.environ.setdefault("LOG_LEVEL", "WARNING")
+os.environ["QUEUE_PREFIX"] = "bench-products"  # the hand-off's translation jobs stay apart, emptied at the end
 os.environ["DJANGO_SETTINGS_MODULE"] = "broxiva.settings"
 
 WRITE = re.compile(r'^\s*(INSERT INTO|UPDATE|DELETE FROM)\s+"products_(product|variant|category|product_categories)"')
@@ -128,7 +136,9 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--products", type=int, default=100_000)
     parser.add_argument("--baseline", type=int, default=5_000)
+    parser.add_argument("--locales", default="en,fr,de", help="the tenant's enabled locales, the default first")
     args = parser.parse_args()
+    locales = [loc.strip() for loc in args.locales.split(",") if loc.strip()]
     _ensure_database(BENCH_DB)
 
     import django
@@ -138,15 +148,23 @@ def main() -> None:
 
     call_command("migrate", verbosity=0)
 
+    from django.db import transaction
+
     from broxiva.models import Tenant
+    from broxiva.queues import get_queue
     from products.models import Category, Product, SourceConnection, SyncRun
     from products.services import sync_run
     from products.services.runs import source_connection
     from products.sources import get_source
     from tests.products.woo_server import KEY, SECRET
+    from translations.models import Translation
+    from translations.services import request_translation
 
     Tenant.objects.filter(slug="bench-products").delete()
-    tenant = Tenant.objects.create(slug="bench-products", name="Bench", default_locale="en", enabled_locales=["en"])
+    tenant = Tenant.objects.create(
+        slug="bench-products", name="Bench", default_locale=locales[0], enabled_locales=locales
+    )
+    targets = locales[1:]
 
     shop = RemoteShop(args.products)
     credentials = {"consumer_key": KEY, "consumer_secret": SECRET}
@@ -163,6 +181,8 @@ def main() -> None:
             result = sync_run(run_id=run.pk)
         assert result["status"] == "succeeded" and result["created"] == args.products, result
         pages = result["pages"]
+        ours_translations = Translation.objects.filter(tenant=tenant).count()
+        assert ours_translations == args.products * 2 * len(targets), ours_translations
 
         base = connection("baseline")
         shop.total = args.baseline
@@ -171,30 +191,43 @@ def main() -> None:
             cursor, stored = None, 0
             while True:
                 page = source.fetch_page(conn, mode="full", since=None, cursor=cursor)
-                for item in page.products:
-                    product, _ = Product.objects.update_or_create(
-                        connection=base,
-                        external_id=item.external_id,
-                        defaults={
-                            "tenant": tenant,
-                            "title": item.title,
-                            "description": item.description,
-                            "handle": item.handle,
-                            "status": item.status,
-                            "price": item.price,
-                            "currency": item.currency,
-                            "inventory_quantity": item.inventory_quantity,
-                            "source_updated_at": item.updated_at,
-                        },
-                    )
-                    categories = [
-                        Category.objects.get_or_create(
-                            connection=base, external_id=c.external_id, defaults={"tenant": tenant, "name": c.name}
-                        )[0]
-                        for c in item.categories
-                    ]
-                    product.categories.set(categories)
-                    stored += 1
+                with transaction.atomic():  # the hand-off's jobs go through the outbox, as in the sync
+                    for item in page.products:
+                        product, _ = Product.objects.update_or_create(
+                            connection=base,
+                            external_id=item.external_id,
+                            defaults={
+                                "tenant": tenant,
+                                "title": item.title,
+                                "description": item.description,
+                                "handle": item.handle,
+                                "status": item.status,
+                                "price": item.price,
+                                "currency": item.currency,
+                                "inventory_quantity": item.inventory_quantity,
+                                "source_updated_at": item.updated_at,
+                            },
+                        )
+                        categories = [
+                            Category.objects.get_or_create(
+                                connection=base, external_id=c.external_id, defaults={"tenant": tenant, "name": c.name}
+                            )[0]
+                            for c in item.categories
+                        ]
+                        product.categories.set(categories)
+                        for name in ("title", "description"):  # the per-row hand-off the sync had
+                            text = getattr(product, name)
+                            for target in targets if text and text.strip() else ():
+                                request_translation(
+                                    tenant_id=tenant.id,
+                                    content_type=f"product_{name}",
+                                    entity_id=str(product.pk),
+                                    field_name=name,
+                                    source_locale=locales[0],
+                                    target_locale=target,
+                                    source_text=text,
+                                )
+                        stored += 1
                 if page.next_cursor is None:
                     break
                 cursor = page.next_cursor
@@ -207,10 +240,15 @@ def main() -> None:
         assert second["unchanged"] == args.products, second
     finally:
         shop.close()
+        get_queue("translation").empty()
 
     scale = args.products / args.baseline
     base_seconds, base_queries = baseline.seconds * scale, baseline.queries * scale
     print(f"product sync, {args.products:,} products from a local WooCommerce-shaped server, {pages} pages of 100")
+    print(
+        f"  locales {', '.join(locales)}: {len(targets) * 2} translation requests per new product "
+        f"({ours_translations:,} rows drafted by ours)"
+    )
     print(
         f"  ours (bulk upserts)       : {full.seconds:8.1f} s  {full.queries:9,} SQL queries "
         f"({full.queries / pages:.1f} per page)  {args.products / full.seconds:8,.0f} products/s"

@@ -15,7 +15,7 @@ from __future__ import annotations
 import functools
 import json
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
 import django_rq
@@ -233,28 +233,47 @@ def enqueue(
 
 
 def enqueue_many(
-    queue_name: str, func: Callable[..., Any] | str, kwargs_list: Iterable[Mapping[str, Any]], *, batch_size: int = 500
+    queue_name: str,
+    func: Callable[..., Any] | str,
+    kwargs_list: Iterable[Mapping[str, Any]],
+    *,
+    batch_size: int = 500,
+    job_ids: Sequence[str] | None = None,
 ) -> list[str]:
     """Enqueue one job per keyword-argument mapping, in pipelined batches (fan-out).
 
     Every job is validated first: one bad payload refuses the whole batch and nothing is
     enqueued. Inside a transaction, the batch goes through the outbox (one INSERT, one commit
     hook that pushes it in pipelined batches) and the ids it will be pushed with are returned.
+    ``job_ids`` (one per job, in order) chooses the ids, for a caller that stores them or puts
+    them in the payload before enqueueing; by default each job gets a new uuid4 hex.
     """
     prepared = [_prepare(queue_name, func, (), dict(kw)) for kw in kwargs_list]
+    if job_ids is not None:
+        job_ids = list(job_ids)
+        if len(job_ids) != len(prepared):
+            raise EnqueueError(f"{len(job_ids)} job ids for {len(prepared)} jobs")
+        for job_id in job_ids:
+            _check_job_id(job_id)
     if connection.in_atomic_block:
         from broxiva import outbox
 
+        ids_for = job_ids or [outbox.new_job_id() for _ in prepared]
         return outbox.record(
-            [outbox.Pending(queue_name, path, args, kwargs, outbox.new_job_id()) for path, args, kwargs in prepared]
+            [
+                outbox.Pending(queue_name, path, args, kwargs, job_id)
+                for (path, args, kwargs), job_id in zip(prepared, ids_for, strict=True)
+            ]
         )
     options = job_options(queue_name)
     queue = get_queue(queue_name)
     ids: list[str] = []
     for start in range(0, len(prepared), batch_size):
         batch = [
-            Queue.prepare_data(path, args=args, kwargs=kwargs, **options)
-            for path, args, kwargs in prepared[start : start + batch_size]
+            Queue.prepare_data(
+                path, args=args, kwargs=kwargs, job_id=job_ids[start + i] if job_ids else None, **options
+            )
+            for i, (path, args, kwargs) in enumerate(prepared[start : start + batch_size])
         ]
         with queue.connection.pipeline() as pipe:
             jobs = queue.enqueue_many(batch, pipeline=pipe)

@@ -149,6 +149,21 @@ class EnqueueTests:
         assert q.fetch_job(ids[-1]).kwargs["tenant_id"] == 1199
         assert q.fetch_job(ids[0]).retries_left == 2
 
+    @pytest.mark.django_db(transaction=True)
+    def test_it_fans_out_with_the_job_ids_given(self):
+        kwargs = [{"tenant_id": i, "name": f"n{i}"} for i in range(3)]
+        assert enqueue_many("email", greet_job, kwargs, job_ids=["a-1", "a-2", "a-3"]) == ["a-1", "a-2", "a-3"]
+        with transaction.atomic():  # through the outbox, pushed with the same ids
+            assert enqueue_many("email", greet_job, kwargs, job_ids=["b-1", "b-2", "b-3"]) == ["b-1", "b-2", "b-3"]
+        q: Queue = queues.get_queue("email")
+        assert sorted(q.job_ids) == ["a-1", "a-2", "a-3", "b-1", "b-2", "b-3"]
+        assert q.fetch_job("b-3").kwargs["tenant_id"] == 2
+        with pytest.raises(EnqueueError, match="2 job ids for 3 jobs"):
+            enqueue_many("email", greet_job, kwargs, job_ids=["c-1", "c-2"])
+        with pytest.raises(EnqueueError, match="must be 1-128 characters"):
+            enqueue_many("email", greet_job, kwargs, job_ids=["c-1", "c 2", "c-3"])
+        assert q.count == 6
+
     def test_it_refuses_the_whole_batch_when_one_payload_is_bad(self):
         with pytest.raises(InvalidPayload):
             enqueue_many("email", greet_job, [{"tenant_id": 1, "name": "a"}, {"name": "b"}])

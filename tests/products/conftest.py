@@ -13,14 +13,6 @@ def loopback_allowed(settings):
     settings.PRODUCT_SYNC_HTTP_TIMEOUT = 5
 
 
-@pytest.fixture(autouse=True)
-def translation_requests(monkeypatch):
-    """Record the hand-off to translations (the translations app joins at the merge)."""
-    calls: list[dict] = []
-    monkeypatch.setattr("products.handoff.request_translation", lambda **kwargs: calls.append(kwargs))
-    return calls
-
-
 @pytest.fixture
 def shop():
     server = WooShop()

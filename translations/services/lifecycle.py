@@ -17,15 +17,13 @@ import uuid
 from typing import Any
 
 from django.core.exceptions import PermissionDenied
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.utils import timezone
 
-from broxiva.models import Tenant
 from broxiva.queues import enqueue
 from translations import formatting, quality
 from translations.errors import InvalidTransition, NeedsReview
-from translations.locales import check_locale
-from translations.models import ContentType, Translation, TranslationEvent, source_hash
+from translations.models import ContentType, Translation, TranslationEvent
 from translations.services import memory
 
 S = Translation.Status
@@ -281,61 +279,18 @@ def request_translation(
     An unchanged ``source_text`` (same locale pair) is a no-op: no job, no status change. A changed
     one starts a new draft; ``published_text`` stays until the new translation is published.
     Safe inside the caller's ``transaction.atomic()`` (the job goes through the outbox).
+    The one-row form of ``request_translations`` (one implementation of the rules).
     """
-    entity_id, field_name, source_text = _clean_request(content_type, entity_id, field_name, source_text, provider)
-    source_locale, target_locale = check_locale(source_locale), check_locale(target_locale)
-    try:
-        tenant_pk = int(tenant_id)
-    except (TypeError, ValueError):
-        raise ValueError(f"tenant_id {tenant_id!r} is not a tenant's id") from None
-    tenant = Tenant.objects.filter(pk=tenant_pk).only("pk").first()
-    if tenant is None:
-        raise ValueError(f"tenant {tenant_id!r} does not exist")
-    digest = source_hash(source_text)
-    key = {
-        "tenant_id": tenant.pk,
-        "content_type": content_type,
-        "entity_id": entity_id,
-        "field_name": field_name,
-        "target_locale": target_locale,
-    }
-    with transaction.atomic():
-        row = Translation.objects.select_for_update().filter(**key).first()
-        if row is not None and row.source_hash == digest and row.source_locale == source_locale:
-            return row
-        fields = {
-            **_draft_fields(provider),
-            "source_text": source_text,
-            "source_hash": digest,
-            "source_locale": source_locale,
-        }
-        if row is None:
-            try:
-                with transaction.atomic():
-                    row = Translation.objects.create(**key, **fields)
-            except IntegrityError:  # another request created it a moment ago
-                row = Translation.objects.select_for_update().get(**key)
-                if row.source_hash == digest and row.source_locale == source_locale:
-                    return row
-                created = False
-            else:
-                created = True
-        else:
-            created = False
-        if not created:
-            previous = row.status
-            for name, value in fields.items():
-                setattr(row, name, value)
-            row.save()
-            TranslationEvent.objects.create(
-                translation=row,
-                action="source_changed",
-                from_status=previous,
-                to_status=S.DRAFT,
-                note="the source text changed",
-            )
-        else:
-            TranslationEvent.objects.create(translation=row, action="requested", to_status=S.DRAFT)
-        row.job_id = _enqueue(row)
-        Translation.objects.filter(pk=row.pk).update(job_id=row.job_id)
-    return row
+    from translations.services import bulk  # bulk imports this module
+
+    request = bulk.TranslationRequest(
+        tenant_id=tenant_id,
+        content_type=content_type,
+        entity_id=entity_id,
+        field_name=field_name,
+        source_locale=source_locale,
+        target_locale=target_locale,
+        source_text=source_text,
+        provider=provider,
+    )
+    return bulk.apply([bulk.clean(request)]).translations[0]
