@@ -39,6 +39,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.common import ensure_database  # noqa: E402  (after the path is set)
+
 BENCH_DB = os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/broxiva_bench_fx")
 # django-money's exchange app names its rate table "exchange_rate" too: it gets a database of its own.
 DJMONEY_DB = BENCH_DB + "_djmoney"
@@ -49,14 +51,6 @@ for _name in ("OPEN_EXCHANGE_RATES_APP_ID", "FIXER_API_KEY"):
     os.environ.pop(_name, None)
 
 
-def _ensure_database(url: str) -> None:
-    import psycopg
-
-    name = url.rsplit("/", 1)[1]
-    admin = url.rsplit("/", 1)[0] + "/postgres"
-    with psycopg.connect(admin, autocommit=True) as conn:
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
-            conn.execute(f'CREATE DATABASE "{name}"')
 
 
 class DjmoneyRouter:
@@ -91,8 +85,8 @@ def _settings_module() -> None:
     os.environ["DJANGO_SETTINGS_MODULE"] = module.__name__
 
 
-_ensure_database(BENCH_DB)
-_ensure_database(DJMONEY_DB)
+ensure_database(BENCH_DB)
+ensure_database(DJMONEY_DB)
 _settings_module()
 
 import django  # noqa: E402

@@ -39,6 +39,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from bench.common import ensure_database  # noqa: E402  (after the path is set)
+
 BENCH_DB = os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/broxiva_bench_notifications")
 os.environ["DATABASE_URL"] = BENCH_DB
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "broxiva.settings")
@@ -47,14 +50,6 @@ os.environ["OUTBOUND_ALLOWED_NETWORKS"] = "127.0.0.0/8"
 os.environ.setdefault("LOG_LEVEL", "WARNING")
 
 
-def _ensure_database(url: str) -> None:
-    import psycopg
-
-    name = url.rsplit("/", 1)[1]
-    admin = url.rsplit("/", 1)[0] + "/postgres"
-    with psycopg.connect(admin, autocommit=True) as conn:
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
-            conn.execute(f'CREATE DATABASE "{name}"')
 
 
 # --- The receiver: its own process, asyncio, 100 ms per request --------------------------------
@@ -242,7 +237,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=1)
     args = parser.parse_args()
 
-    _ensure_database(BENCH_DB)
+    ensure_database(BENCH_DB)
     import django
 
     django.setup()

@@ -39,6 +39,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.common import ensure_database  # noqa: E402  (after the path is set)
+
 BENCH_DB = os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/broxiva_bench_products")
 os.environ["DATABASE_URL"] = BENCH_DB
 os.environ.setdefault("SECRET_KEY", "bench-only")
@@ -53,14 +55,6 @@ os.environ["DJANGO_SETTINGS_MODULE"] = "broxiva.settings"
 WRITE = re.compile(r'^\s*(INSERT INTO|UPDATE|DELETE FROM)\s+"products_(product|variant|category|product_categories)"')
 
 
-def _ensure_database(url: str) -> None:
-    import psycopg
-
-    name = url.rsplit("/", 1)[1]
-    admin = url.rsplit("/", 1)[0] + "/postgres"
-    with psycopg.connect(admin, autocommit=True) as conn:
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
-            conn.execute(f'CREATE DATABASE "{name}"')
 
 
 def _generate(index: int) -> dict:
@@ -139,7 +133,7 @@ def main() -> None:
     parser.add_argument("--locales", default="en,fr,de", help="the tenant's enabled locales, the default first")
     args = parser.parse_args()
     locales = [loc.strip() for loc in args.locales.split(",") if loc.strip()]
-    _ensure_database(BENCH_DB)
+    ensure_database(BENCH_DB)
 
     import django
 

@@ -173,36 +173,22 @@ def _check_queues() -> list[Alert]:
     now = timezone.now()
     sent: list[Alert] = []
     for name, queue in report["queues"].items():
-        last = last_health_alert(name)
-        previous = last.details.get("status", health.OK) if last is not None else health.OK
-        status = queue["status"]
-        is_reminder = (
-            status == previous == health.CRITICAL
-            and reminder > 0
-            and last is not None
-            and now - last.created_at >= timedelta(seconds=reminder)
-        )
-        if status == previous and not is_reminder:
-            continue
-        sent.append(_queue_alert(name, queue, previous, reminder=is_reminder))
+        change = _change(name, queue["status"], reminder, now)
+        if change is not None:
+            sent.append(_queue_alert(name, queue, change[0], reminder=change[1]))
     outbox = report.get("outbox")
-    if outbox is not None:
-        alert = _outbox_check(outbox, reminder, now)
-        if alert is not None:
-            sent.append(alert)
+    # "unknown": the database did not answer about the outbox; nothing to compare, say nothing.
+    if outbox is not None and outbox["status"] != health.UNKNOWN:
+        change = _change(OUTBOX, outbox["status"], reminder, now)
+        if change is not None:
+            sent.append(_outbox_alert(outbox, change[0], reminder=change[1]))
     return sent
 
 
-# The outbox is alerted on like a queue, under the name "outbox" (no queue has that name).
-OUTBOX = "outbox"
-
-
-def _outbox_check(outbox: dict[str, Any], reminder: int, now: Any) -> Alert | None:
-    last = last_health_alert(OUTBOX)
+def _change(name: str, status: str, reminder: int, now: Any) -> tuple[str, bool] | None:
+    """Return (previous status, is a reminder) if ``name``'s status calls for an alert, else None."""
+    last = last_health_alert(name)
     previous = last.details.get("status", health.OK) if last is not None else health.OK
-    status = outbox["status"]
-    if status == health.UNKNOWN:  # the database did not answer: nothing to compare, say nothing
-        return None
     is_reminder = (
         status == previous == health.CRITICAL
         and reminder > 0
@@ -211,6 +197,15 @@ def _outbox_check(outbox: dict[str, Any], reminder: int, now: Any) -> Alert | No
     )
     if status == previous and not is_reminder:
         return None
+    return previous, is_reminder
+
+
+# The outbox is alerted on like a queue, under the name "outbox" (no queue has that name).
+OUTBOX = "outbox"
+
+
+def _outbox_alert(outbox: dict[str, Any], previous: str, *, reminder: bool) -> Alert:
+    status, is_reminder = outbox["status"], reminder
     if is_reminder:
         subject = "The job outbox is still CRITICAL"
     elif status == health.OK:
