@@ -2,8 +2,7 @@
 
 Each knows only its own wire format and turns it into ``products.sources.base`` records; the
 sync engine (``products.services``) never sees a source's JSON. ``get_source(name)`` imports a
-source's module only when it is first needed, so a deployment without one source's module (or
-its SDK) still runs the others.
+source's module when it is first needed.
 """
 
 from __future__ import annotations
@@ -23,17 +22,11 @@ MODULES: dict[str, str] = {
 
 
 def get_source(name: str) -> Source:
-    """Return the ``SOURCE`` of source ``name``; ``SourceError`` (permanent) if it is unknown or absent."""
+    """Return the ``SOURCE`` of source ``name``; ``SourceError`` (permanent) if it is unknown."""
     from products.sources.base import SourceError
 
     try:
         path = MODULES[name]
     except KeyError:
         raise SourceError(f"unknown product source {name!r}; known: {', '.join(MODULES)}", transient=False) from None
-    try:
-        module = import_module(path)
-    except ModuleNotFoundError as exc:
-        if exc.name != path:
-            raise
-        raise SourceError(f"product source {name!r} is not installed ({path} is missing)", transient=False) from None
-    return module.SOURCE
+    return import_module(path).SOURCE
