@@ -134,6 +134,27 @@ STORAGES = {
         if not DEBUG and env_bool("STATIC_MANIFEST", True)
         else "django.contrib.staticfiles.storage.StaticFilesStorage"
     },
+    # Generated sitemaps (seo/, docs/sitemaps.md): files under var/ on the embedded default, an S3
+    # bucket (django-storages over boto3) when SITEMAP_S3_BUCKET is set. Both are public:
+    # SITEMAP_STORAGE_URL is the base URL readers fetch them from.
+    "sitemaps": {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": env_str("SITEMAP_S3_BUCKET"),
+            "region_name": env_str("SITEMAP_S3_REGION") or None,
+            "endpoint_url": env_str("SITEMAP_S3_ENDPOINT_URL") or None,
+            "access_key": env_str("SITEMAP_S3_ACCESS_KEY_ID") or None,
+            "secret_key": env_str("SITEMAP_S3_SECRET_ACCESS_KEY") or None,
+            "default_acl": None,
+            "querystring_auth": False,
+            "file_overwrite": True,
+        },
+    }
+    if env_str("SITEMAP_S3_BUCKET")
+    else {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": str(VAR_DIR / "sitemaps")},
+    },
 }
 
 # --- Database ---------------------------------------------------------------------------------
@@ -462,6 +483,29 @@ PRODUCT_WEBHOOK_MAX_BYTES = env_int("PRODUCT_WEBHOOK_MAX_BYTES", 1024 * 1024, mi
 # BigCommerce signs nothing: its webhooks are created with this header carrying the connection's
 # webhook secret (a custom feed's webhooks are signed like WooCommerce's, see docs/products.md).
 PRODUCT_WEBHOOK_BIGCOMMERCE_HEADER = env_str("PRODUCT_WEBHOOK_BIGCOMMERCE_HEADER", "X-Broxiva-Webhook-Token")
+
+# --- Domains ----------------------------------------------------------------------------------
+# Custom-domain verification (domains/, docs/domains.md).
+# Nameservers asked for the DNS checks and for the HTTP checks' addresses: comma-separated "ip" or
+# "ip:port"; unset, the system's resolvers. Timeout per server and lifetime per lookup, seconds.
+DNS_NAMESERVERS = env_list("DNS_NAMESERVERS")
+DNS_TIMEOUT = env_float("DNS_TIMEOUT", 2.0, minimum=0.05)
+DNS_LIFETIME = env_float("DNS_LIFETIME", 5.0, minimum=0.05)
+# dns_cname: the name a tenant's domain must be a CNAME to (or, at an apex, resolve like).
+DOMAIN_CNAME_TARGET = env_str("DOMAIN_CNAME_TARGET", "domains.broxiva.com")
+# A domain still pending this many days after it was added fails.
+DOMAIN_VERIFICATION_EXPIRY_DAYS = env_int("DOMAIN_VERIFICATION_EXPIRY_DAYS", 7, minimum=1)
+
+# --- Sitemaps (seo) ---------------------------------------------------------------------------
+# Per-tenant, per-locale sitemaps (seo/, docs/sitemaps.md), stored in STORAGES["sitemaps"].
+# The public base URL of that storage (unset: served by this project under /sitemaps/).
+SITEMAP_STORAGE_URL = env_str("SITEMAP_STORAGE_URL")
+SITEMAP_MAX_URLS = env_int("SITEMAP_MAX_URLS", 45000, minimum=1, maximum=50000)
+# A tenant's storefront host when it has no verified custom domain ({slug} is the tenant's slug).
+STOREFRONT_HOST_TEMPLATE = env_str("STOREFRONT_HOST_TEMPLATE", "{slug}.broxiva.com")
+# IndexNow (ping_search_engines): the key served at /<key>.txt on each tenant host.
+INDEXNOW_KEY = env_str("INDEXNOW_KEY")
+INDEXNOW_URL = env_str("INDEXNOW_URL", "https://api.indexnow.org/indexnow")
 
 # --- Translations -----------------------------------------------------------------------------
 # LLM translations (translations/, docs/translations.md). Provider URLs and keys are read when a

@@ -23,4 +23,6 @@ urlpatterns = [
     re_path(r"^metrics/?$", ops_views.metrics, name="metrics"),
     # Inbound product webhooks (products.views): signed by the shop, CSRF-exempt.
     path("webhooks/<str:source>/<int:connection_id>/", product_views.product_webhook, name="product-webhook"),
+    # Per tenant host (seo.urls): /sitemap.xml and its files, /robots.txt, the IndexNow key file.
+    path("", include("seo.urls")),
 ]
