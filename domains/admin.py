@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import idna
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
@@ -74,9 +75,11 @@ class TenantDomainAdmin(admin.ModelAdmin):
 
     def get_search_results(self, request: HttpRequest, queryset: QuerySet, search_term: str) -> Any:
         results, distinct = super().get_search_results(request, queryset, search_term)
-        try:  # "bücher.example" finds xn--bcher-kva.example
-            name = normalize_domain(search_term)
-        except ValidationError:
+        try:  # "Bücher" finds xn--bcher-kva.example
+            name = idna.encode(search_term.strip().rstrip("."), uts46=True).decode("ascii")
+        except (idna.IDNAError, UnicodeError, ValueError):
+            return results, distinct
+        if not name or name == search_term:
             return results, distinct
         return results | queryset.filter(domain__icontains=name), distinct
 

@@ -9,11 +9,11 @@ LOOPBACK = ["127.0.0.0/8"]
 
 @pytest.fixture
 def zone(settings):
-    """A local authoritative DNS server the checks ask (short timeouts: a silent server costs <1 s)."""
+    """A local authoritative DNS server the checks ask (short timeouts: a silent server costs 1.5 s)."""
     with DnsServer() as server:
         settings.DNS_NAMESERVERS = [server.address]
-        settings.DNS_TIMEOUT = 0.3
-        settings.DNS_LIFETIME = 0.8
+        settings.DNS_TIMEOUT = 0.5
+        settings.DNS_LIFETIME = 1.5
         yield server
 
 
