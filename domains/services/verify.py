@@ -73,6 +73,8 @@ def domain_verify(*, domain_id: int) -> Outcome:
         return Outcome(domain_id, "skipped", row.status)
     proof = (row.domain, row.method, row.token)
     finding = checks.run(proof[1], proof[0], proof[2])  # CheckUnavailable propagates: the queue's policy retries it
+    if not finding.found and _record_miss_fast(row, finding):
+        return Outcome(domain_id, "not_found", Status.PENDING, finding.summary)
     with transaction.atomic():
         row = TenantDomain.objects.select_for_update().filter(pk=domain_id).first()
         if row is None:
@@ -87,6 +89,26 @@ def domain_verify(*, domain_id: int) -> Outcome:
         outcome = _record(row, finding, now)
     logger.info("domain check id=%s result=%s status=%s", domain_id, outcome.result, outcome.status)
     return outcome
+
+
+def _record_miss_fast(row: TenantDomain, finding: checks.Finding) -> bool:
+    """Record the common case — a pending domain, not expired, still not there — in one UPDATE.
+
+    Conditional on everything the check and the backoff were based on (proof, status, count, no
+    "verify now" pending): if any changed meanwhile nothing is written and the locked path runs.
+    """
+    now = timezone.now()
+    if row.status != Status.PENDING or row.verify_requested_at is not None or \
+            row.created_at + timedelta(days=settings.DOMAIN_VERIFICATION_EXPIRY_DAYS) <= now:
+        return False
+    done = TenantDomain.objects.filter(
+        pk=row.pk, domain=row.domain, method=row.method, token=row.token, status=Status.PENDING, checks=row.checks,
+        verify_requested_at__isnull=True,
+    ).update(checks=row.checks + 1, next_check_at=now + backoff(row.checks + 1), last_checked_at=now,
+             last_check={"method": row.method, "checked_at": now.isoformat(), **finding.as_dict()}, updated_at=now)
+    if done:
+        logger.info("domain check id=%s result=not_found status=pending", row.pk)
+    return bool(done)
 
 
 def _record(row: TenantDomain, finding: checks.Finding, now) -> Outcome:
