@@ -189,3 +189,22 @@ def test_bad_input_is_refused_and_nothing_stored(acme):
         enqueue(QUEUE, "domains.jobs.domain_verify_job", domain_id="x")
     with pytest.raises(TenantDomain.DoesNotExist):
         verify_now(424242)
+
+
+def test_verify_now_pulls_a_retry_waiting_out_its_backoff_forward_and_leaves_a_running_check(acme):
+    from datetime import UTC, datetime
+
+    from rq.registry import ScheduledJobRegistry
+
+    d = make_domain(acme, "shop.example")
+    queue = get_queue(QUEUE)
+    job = queue.enqueue_call("domains.jobs.domain_verify_job", kwargs={"domain_id": d.pk},
+                             job_id=f"domain-verify-{d.pk}")
+    queue.remove(job.id)
+    queue.schedule_job(job, datetime.now(UTC) + timedelta(hours=1))  # as a retry in its 1 h backoff
+    assert queue.job_ids == []
+    assert verify_now(d.pk) == "moved"
+    assert queue.job_ids == [job.id] and job.id not in ScheduledJobRegistry(queue=queue).get_job_ids()
+    job.set_status("started")
+    assert verify_now(d.pk) == "running"
+    assert queue.job_ids == [job.id]  # not pushed twice
