@@ -150,10 +150,13 @@ def _notify(row: TenantDomain, event: TenantDomainEvent) -> None:
     if not tenant.contact_email:
         logger.warning("domain %s id=%s: tenant %s has no contact e-mail", row.status, row.pk, row.tenant_id)
         return
-    queue_email(to=tenant.contact_email, template=f"domain-{row.status}", tenant_id=row.tenant_id,
-                key=f"domain-event-{event.pk}",
-                context={"tenant_name": tenant.name, "domain": display_name(row.domain), "reason": row.failure_reason,
-                         "method": row.get_method_display()})
+    try:
+        queue_email(to=tenant.contact_email, template=f"domain-{row.status}", tenant_id=row.tenant_id,
+                    key=f"domain-event-{event.pk}",
+                    context={"tenant_name": tenant.name, "domain": display_name(row.domain),
+                             "reason": row.failure_reason, "method": row.get_method_display()})
+    except ValueError as exc:  # an invalid stored address must not undo the status change
+        logger.warning("domain %s id=%s: no e-mail to tenant %s (%s)", row.status, row.pk, row.tenant_id, exc)
 
 
 def regenerate_token(domain_id: int, *, actor: str = "") -> TenantDomain:

@@ -208,3 +208,14 @@ def test_verify_now_pulls_a_retry_waiting_out_its_backoff_forward_and_leaves_a_r
     job.set_status("started")
     assert verify_now(d.pk) == "running"
     assert queue.job_ids == [job.id]  # not pushed twice
+
+
+def test_a_tenant_with_an_unusable_contact_address_still_gets_its_domain_verified(acme, zone):
+    from domains.services import domain_verify
+
+    type(acme).objects.filter(pk=acme.pk).update(contact_email="not an address")
+    d = make_domain(acme, "shop.example")
+    zone.set("_broxiva-verification.shop.example", "TXT", [f"broxiva-verification={d.token}"])
+    assert domain_verify(domain_id=d.pk).result == "verified"
+    assert _row(d.pk).status == "verified"
+    assert WebhookMessage.objects.get().event_type == "domain.verified" and not OutboundEmail.objects.exists()
