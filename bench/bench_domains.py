@@ -4,7 +4,8 @@ server that answers after 50 ms; baseline: one-at-a-time checks in the same run.
 - **project**: ``domains_sweep()`` fans out one ``domain_verify_job`` per due domain
   (``enqueue_many``, job ids ``domain-verify-<id>``) to ``--workers`` idle
   ``manage.py worker --simple domain-verification`` processes (``BroxivaSimpleWorker``; the
-  forking class with ``--forking``). Timed from the start of the sweep to the last check
+  forking class with ``--forking``), each job checking ``--batch`` domains at once
+  (``DOMAIN_CHECK_BATCH``: its own and siblings still waiting). Timed from the start of the sweep to the last check
   recorded (``last_checked_at``), worker start-up excluded.
 - **baseline**: ``domain_verify()`` called for ``--baseline`` domains one after the other in this
   process: the same service, lookups and writes, one check at a time.
@@ -15,7 +16,7 @@ that found nothing, backed off). The DNS server (``tests/domains/dns_server.py``
 in its own process.
 
     REDIS_PORT=6411 REDIS_DB=4 REDIS_QUEUE_DB=5 DEBUG=1 python bench/bench_domains.py \\
-        [--domains 10000] [--workers 16] [--baseline 300] [--delay-ms 50]
+        [--domains 10000] [--workers 16] [--baseline 200] [--delay-ms 50] [--batch 1]
 
 Writes only the bench database (``BENCH_DATABASE_URL``, default
 ``postgres://postgres@127.0.0.1:5432/broxiva_bench_domains``, created and migrated if missing)
@@ -97,7 +98,9 @@ def main() -> None:
     parser.add_argument("--baseline", type=int, default=300)
     parser.add_argument("--delay-ms", type=float, default=50)
     parser.add_argument("--forking", action="store_true", help="forking BroxivaWorker instead of --simple")
+    parser.add_argument("--batch", type=int, default=1, help="DOMAIN_CHECK_BATCH for the workers")
     args = parser.parse_args()
+    os.environ["DOMAIN_CHECK_BATCH"] = str(args.batch)
 
     ensure_database(BENCH_DB)
     names = [f"d{i:06d}.bench.example" for i in range(args.domains + args.baseline)]
@@ -140,7 +143,9 @@ def main() -> None:
     ids = list(TenantDomain.objects.order_by("pk").values_list("pk", flat=True))
     baseline_ids, sweep_ids = ids[args.domains:], ids[: args.domains]
     print(f"{args.domains} due domains (baseline {args.baseline}), DNS answering after {args.delay_ms:g} ms, "
-          f"{args.workers} {'forking' if args.forking else 'simple'} worker processes, {os.cpu_count()} CPUs")
+          f"{args.workers} {'forking' if args.forking else 'simple'} worker processes, "
+          f"DOMAIN_CHECK_BATCH={args.batch}, "
+          f"{os.cpu_count()} CPUs")
 
     # Baseline: one check at a time, in this process.
     started = time.perf_counter()

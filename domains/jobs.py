@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pydantic
+from django.conf import settings
 
 from broxiva.queues import JobPayload, payload
 from domains import services
@@ -20,6 +21,11 @@ class DomainVerifyJobData(JobPayload):
 def domain_verify_job(data: DomainVerifyJobData) -> dict[str, Any]:
     # CheckUnavailable (DNS timeout/SERVFAIL, HTTP timeout/5xx) propagates: the queue's policy
     # (10 attempts, 60 s base, 1 h cap) retries it; it is not a check and never fails the domain.
+    size = settings.DOMAIN_CHECK_BATCH
+    if size > 1:  # several checks in flight: this job's and siblings still waiting (services/batch.py)
+        from domains.services.batch import verify_batch
+
+        return verify_batch(data.domain_id, size)
     return services.domain_verify(domain_id=data.domain_id).as_dict()
 
 
