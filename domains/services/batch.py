@@ -4,8 +4,10 @@ A check spends most of its time waiting on DNS or HTTP, and a worker runs one jo
 With ``DOMAIN_CHECK_BATCH`` = N > 1, a ``domain_verify_job`` takes up to N-1 other
 ``domain-verify-<id>`` jobs still waiting in the queue (``LREM`` in one MULTI: a job id removed
 by one worker cannot be removed by another, so each is taken once), deletes their job hashes
-(the rows are the record) and runs all N checks at once in a thread pool. The fan-out stays one
-job id per domain; only who runs it changes.
+(the rows are the record) and runs all N checks at once in a thread pool. Only the lookups run
+in the threads; the rows are read in one query and written by the job's own thread, so a batch
+holds one database connection, not N. The fan-out stays one job id per domain; only who runs it
+changes.
 
 - The job's own transient failure raises as usual (the queue's policy retries it).
 - A taken job's transient failure is enqueued again under its id after the queue's first retry
@@ -24,13 +26,15 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any
 
-from django.db import connection
+from django.utils import timezone
 from rq.job import Job
 
 from broxiva.queues import get_queue, job_options, policy
+from domains import checks
 from domains.errors import DomainsError
+from domains.models import TenantDomain
 from domains.services.lifecycle import JOB, QUEUE, job_id_for
-from domains.services.verify import Outcome, domain_verify
+from domains.services.verify import Outcome, domain_verify, is_due, record_finding
 
 logger = logging.getLogger(__name__)
 
@@ -68,13 +72,26 @@ def take_waiting(n: int, *, exclude: int) -> list[int]:
     return [int(_ID.match(c).group(1)) for c in taken]  # type: ignore[union-attr]
 
 
-def _check(domain_id: int) -> Outcome | BaseException:
-    try:
-        return domain_verify(domain_id=domain_id)
-    except Exception as exc:
-        if not isinstance(exc, DomainsError):
-            connection.close()  # a broken connection is not reused by this thread's next check
-        return exc
+def _check_all(ids: list[int], size: int) -> dict[int, Outcome | BaseException]:
+    rows = {r.pk: r for r in TenantDomain.objects.filter(pk__in=ids)}
+    started = timezone.now()
+    results: dict[int, Outcome | BaseException] = {}
+    futures = {}
+    pool = _pool(size)
+    for pk in ids:
+        row = rows.get(pk)
+        if row is None:
+            results[pk] = Outcome(pk, "missing")
+        elif not is_due(row, started):
+            results[pk] = Outcome(pk, "skipped", row.status)
+        else:  # network only in the threads: no database connection per thread
+            futures[pk] = pool.submit(checks.run, row.method, row.domain, row.token)
+    for pk, future in futures.items():
+        try:
+            results[pk] = record_finding(rows[pk], future.result(), started=started)
+        except Exception as exc:
+            results[pk] = exc
+    return results
 
 
 def verify_batch(domain_id: int, size: int) -> dict[str, Any]:
@@ -82,11 +99,10 @@ def verify_batch(domain_id: int, size: int) -> dict[str, Any]:
     siblings = take_waiting(size - 1, exclude=domain_id)
     if not siblings:
         return domain_verify(domain_id=domain_id).as_dict()
-    pool = _pool(size)
-    futures = [pool.submit(_check, i) for i in [domain_id, *siblings]]
-    results = [f.result() for f in futures]
+    results = _check_all([domain_id, *siblings], size)
     retried = failed = 0
-    for sibling, result in zip(siblings, results[1:], strict=True):
+    for sibling in siblings:
+        result = results[sibling]
         if isinstance(result, DomainsError) and result.transient:
             _retry_later(sibling)
             retried += 1
@@ -94,7 +110,7 @@ def verify_batch(domain_id: int, size: int) -> dict[str, Any]:
             logger.warning("domain check id=%s failed in a batch: %s; the sweep will enqueue it again", sibling,
                            result.__class__.__name__)
             failed += 1
-    own = results[0]
+    own = results[domain_id]
     if isinstance(own, BaseException):
         raise own
     return {**own.as_dict(), "batch": len(results), "siblings_retried": retried, "siblings_failed": failed}

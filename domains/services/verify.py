@@ -71,8 +71,14 @@ def domain_verify(*, domain_id: int) -> Outcome:
     started = timezone.now()
     if not is_due(row, started):  # a second job for the same domain: the first one did the work
         return Outcome(domain_id, "skipped", row.status)
+    finding = checks.run(row.method, row.domain, row.token)  # CheckUnavailable propagates: the queue retries it
+    return record_finding(row, finding, started=started)
+
+
+def record_finding(row: TenantDomain, finding: checks.Finding, *, started) -> Outcome:
+    """Record what a check of ``row`` (as loaded before the check, at ``started``) found."""
+    domain_id = row.pk
     proof = (row.domain, row.method, row.token)
-    finding = checks.run(proof[1], proof[0], proof[2])  # CheckUnavailable propagates: the queue's policy retries it
     if not finding.found and _record_miss_fast(row, finding):
         return Outcome(domain_id, "not_found", Status.PENDING, finding.summary)
     with transaction.atomic():
