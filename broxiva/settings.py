@@ -495,6 +495,12 @@ DNS_LIFETIME = env_float("DNS_LIFETIME", 5.0, minimum=0.05)
 DOMAIN_CNAME_TARGET = env_str("DOMAIN_CNAME_TARGET", "domains.broxiva.com")
 # A domain still pending this many days after it was added fails.
 DOMAIN_VERIFICATION_EXPIRY_DAYS = env_int("DOMAIN_VERIFICATION_EXPIRY_DAYS", 7, minimum=1)
+# Ports the http_file and meta_tag checks connect to (tests point them at local servers).
+DOMAIN_HTTP_PORT = env_int("DOMAIN_HTTP_PORT", 80, minimum=1, maximum=65535)
+DOMAIN_HTTPS_PORT = env_int("DOMAIN_HTTPS_PORT", 443, minimum=1, maximum=65535)
+# Checks one domain_verify_job runs at once: its own and up to N-1 sibling jobs still waiting in the
+# queue, taken out of it (docs/domains.md). 1 = one check per job.
+DOMAIN_CHECK_BATCH = env_int("DOMAIN_CHECK_BATCH", 1, minimum=1, maximum=100)
 
 # --- Sitemaps (seo) ---------------------------------------------------------------------------
 # Per-tenant, per-locale sitemaps (seo/, docs/sitemaps.md), stored in STORAGES["sitemaps"].

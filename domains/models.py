@@ -38,6 +38,8 @@ class TenantDomain(models.Model):
     verified_at = models.DateTimeField(null=True, blank=True)
     failure_reason = models.CharField(max_length=255, blank=True)
     last_check = models.JSONField(default=dict, blank=True)
+    # Set by "verify now": the next job checks the domain whatever its status or schedule.
+    verify_requested_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -48,3 +50,21 @@ class TenantDomain(models.Model):
 
     def __str__(self) -> str:
         return self.domain
+
+
+class TenantDomainEvent(models.Model):
+    """One change of a domain's status (or token), for the admin's history: who, when, why."""
+
+    domain = models.ForeignKey(TenantDomain, on_delete=models.CASCADE, related_name="events")
+    from_status = models.CharField(max_length=16, choices=TenantDomain.Status.choices, blank=True)
+    to_status = models.CharField(max_length=16, choices=TenantDomain.Status.choices)
+    reason = models.CharField(max_length=255, blank=True)
+    actor = models.CharField(max_length=150, blank=True, help_text="Staff user, or empty for the worker")
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        db_table = "tenant_domain_events"
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.domain_id}: {self.from_status or '-'} → {self.to_status}"

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 from urllib.parse import urljoin, urlsplit
@@ -81,6 +81,7 @@ def request(
     max_redirects: int = DEFAULT_MAX_REDIRECTS,
     verify: bool | str = True,
     secret_path: bool = False,
+    resolve: Callable[[str, float], Iterable[str]] | None = None,
 ) -> Response:
     """Make one call and return its ``Response`` whatever the status (see ``raise_for_status``).
 
@@ -92,7 +93,13 @@ def request(
 
     ``secret_path=True`` for a URL whose path is a credential (a chat webhook such as Slack's
     embeds its token there): logs and the error's ``url`` then show only scheme, host and port.
+
+    ``resolve(host, seconds_left)`` (untrusted calls only) replaces the system resolver for every
+    hop: it returns the host's addresses (which the guard then vets) or raises an ``HttpError``
+    (a domain check asks the nameservers it is configured with, not the host's).
     """
+    if resolve is not None and not untrusted:
+        raise ValueError("resolve= is for untrusted calls: trusted ones use the system resolver")
     method = method.upper()
     started = time.monotonic()
     deadline = Deadline(float(timeout))
@@ -102,7 +109,7 @@ def request(
         hops = 0
         while True:
             response = _send(prepared, untrusted=untrusted, deadline=deadline, connect_timeout=connect_timeout,
-                             max_bytes=max_bytes, verify=verify, started=started)
+                             max_bytes=max_bytes, verify=verify, started=started, resolve=resolve)
             location = response.headers.get("Location")
             if response.status not in REDIRECTS or not location or max_redirects <= 0:
                 break
@@ -166,12 +173,12 @@ def _redirected(prepared: requests.PreparedRequest, response: Response, location
 
 
 @contextmanager
-def _session_for(prepared: requests.PreparedRequest, untrusted: bool,
-                 deadline: Deadline) -> Iterator[requests.Session]:
+def _session_for(prepared: requests.PreparedRequest, untrusted: bool, deadline: Deadline,
+                 resolve: Callable[[str, float], Iterable[str]] | None = None) -> Iterator[requests.Session]:
     if not untrusted:
         yield trusted_session()
         return
-    address = check(prepared.url or "", deadline)
+    address = check(prepared.url or "", deadline, resolve=resolve)
     # The checked address is where we connect; the name stays in Host (and in SNI: PinnedAdapter).
     prepared.headers["Host"] = urlsplit(prepared.url or "").netloc
     session = new_session(PinnedAdapter(address), trust_env=False)  # no proxy: it would resolve the name again
@@ -182,13 +189,14 @@ def _session_for(prepared: requests.PreparedRequest, untrusted: bool,
 
 
 def _send(prepared: requests.PreparedRequest, *, untrusted: bool, deadline: Deadline, connect_timeout: float,
-          max_bytes: int, verify: bool | str, started: float) -> Response:
+          max_bytes: int, verify: bool | str, started: float,
+          resolve: Callable[[str, float], Iterable[str]] | None = None) -> Response:
     url = prepared.url or ""
     host = urlsplit(url).hostname or "?"
     what = f"{prepared.method} {host}"
     if not untrusted and urlsplit(url).scheme not in ("http", "https"):
         raise InvalidUrl(f"{what}: only http and https URLs can be called", url=url)
-    with _session_for(prepared, untrusted, deadline) as session:
+    with _session_for(prepared, untrusted, deadline, resolve) as session:
         if not untrusted and verify is True:  # REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE, as requests.get() reads them
             verify = session.merge_environment_settings(url, {}, True, verify, None)["verify"]
         left = deadline.left()

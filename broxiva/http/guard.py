@@ -14,6 +14,7 @@ import ipaddress
 import os
 import socket
 import threading
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from functools import lru_cache
@@ -21,7 +22,7 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 
-from broxiva.http.errors import BlockedDestination, ConnectionFailed, InvalidUrl, Timeout
+from broxiva.http.errors import BlockedDestination, ConnectionFailed, HttpError, InvalidUrl, Timeout
 from broxiva.http.transport import Deadline
 
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -138,10 +139,24 @@ def _resolver() -> ThreadPoolExecutor:
         return _resolvers[pid]
 
 
-def _resolve(host: str, port: int, deadline: Deadline) -> list[Address]:
+Resolve = Callable[[str, float], Iterable[str]]
+
+
+def _resolve(host: str, port: int, deadline: Deadline, resolve: Resolve | None = None) -> list[Address]:
     literal = parse_address(host)
     if literal is not None:
         return [literal]
+    if resolve is not None:  # the caller's resolver, bounded by the time it is given
+        left = deadline.left()
+        if left <= 0:
+            raise Timeout(f"resolving {host} timed out after {deadline.seconds:g}s")
+        try:
+            answers = list(resolve(host, left))
+        except HttpError:
+            raise
+        except Exception as exc:
+            raise ConnectionFailed(f"cannot resolve {host} ({exc.__class__.__name__})") from None
+        return list(dict.fromkeys(a for a in map(parse_address, answers) if a is not None))
     future = _resolver().submit(socket.getaddrinfo, host, port, type=socket.SOCK_STREAM)
     try:
         infos = future.result(timeout=max(deadline.left(), 0.001))
@@ -153,7 +168,7 @@ def _resolve(host: str, port: int, deadline: Deadline) -> list[Address]:
     return list(dict.fromkeys(a for a in found if a is not None))
 
 
-def check(url: str, deadline: Deadline) -> str:
+def check(url: str, deadline: Deadline, *, resolve: Resolve | None = None) -> str:
     """Return the address to connect to for an untrusted ``url``; raise ``BlockedDestination``."""
     parts = urlsplit(url)
     host = parts.hostname or ""
@@ -167,7 +182,7 @@ def check(url: str, deadline: Deadline) -> str:
         port = parts.port or (443 if parts.scheme == "https" else 80)
     except ValueError:
         raise InvalidUrl(f"{host}: invalid port", url=url) from None
-    addresses = _resolve(host, port, deadline)
+    addresses = _resolve(host, port, deadline, resolve)
     if not addresses:
         raise ConnectionFailed(f"{host} resolves to no address", url=url)
     for address in addresses:

@@ -1,0 +1,1 @@
+"""How the domains app looks: DNS (``dns``, dnspython) and the web (``web``, broxiva.http)."""
