@@ -51,8 +51,9 @@ def request_generation(*, tenant_id: int, **options: Any) -> str:
     """Enqueue one generation for a tenant (through the outbox: never lost); return its job id."""
     job_id = uuid.uuid4().hex
     with transaction.atomic():
-        return enqueue(QUEUE, generate_sitemaps_job, job_id=job_id, **{"job_id": job_id, "tenant_id": tenant_id,
-                                                                       **options})
+        # The payload as a model: its ``job_id`` field would clash with enqueue's own keyword.
+        data = SitemapJobData(job_id=job_id, tenant_id=tenant_id, **options)
+        return enqueue(QUEUE, generate_sitemaps_job, data, job_id=job_id)
 
 
 def generate_sitemaps_all_job() -> dict[str, Any]:
