@@ -20,6 +20,7 @@ Rules (docs/sitemaps.md):
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from itertools import islice
@@ -40,7 +41,7 @@ TYPES = ("products", "categories", "pages")
 _SAFE = "!$&'()*+,;=:@-._~"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Site:
     tenant_id: int
     host: str
@@ -52,10 +53,30 @@ class Site:
     def of(cls, tenant: Tenant, host: str) -> Site:
         return cls(tenant.pk, host, tuple(tenant.locales), tenant.default_locale, settings.SITEMAP_CHUNK_SIZE)
 
-    def url(self, kind: str, locale: str, **values: Any) -> str:
-        pattern = settings.STOREFRONT_URL_PATTERNS[kind]
-        escaped = {name: quote(str(value), safe=_SAFE) for name, value in values.items()}
-        return f"https://{self.host}{pattern.format(locale=quote(locale, safe=_SAFE), **escaped)}"
+    def urls(self, kind: str, **values: Any) -> dict[str, str]:
+        """Return the entity's absolute URL in every locale of the shop (values escaped once)."""
+        escaped = {name: _escape(value) for name, value in values.items()}
+        return {locale: f"https://{self.host}{pattern.format(**escaped)}" for locale, pattern in self.patterns(kind)}
+
+    def patterns(self, kind: str) -> list[tuple[str, str]]:
+        cache = self.__dict__.setdefault("_patterns", {})  # frozen: the cache goes in the instance dict
+        if kind not in cache:
+            pattern = settings.STOREFRONT_URL_PATTERNS[kind]
+            # The locale is the same for every entity: put it in now, keeping the other fields.
+            cache[kind] = [
+                (locale, pattern.replace("{locale}", quote(locale, safe=_SAFE))) for locale in self.locales
+            ]
+        return cache[kind]
+
+
+_PLAIN = re.compile(r"[A-Za-z0-9._~-]*")
+
+
+def _escape(value: Any) -> str:
+    text = str(value)
+    if _PLAIN.fullmatch(text):  # most handles and ids: nothing to escape, skip quote()'s cost
+        return text
+    return quote(text, safe=_SAFE)
 
 
 @dataclass(slots=True)
@@ -117,15 +138,15 @@ def products(site: Site) -> Iterator[Entity]:
             site, ["product_title", "product_description"], [str(row[0]) for row in chunk], fields=("title",)
         )
         for pk, handle, external_id, updated_at in chunk:
-            values = {"handle": handle or pk, "id": pk, "external_id": external_id}
+            urls = site.urls("product", handle=handle or pk, id=pk, external_id=external_id)
             versions: dict[str, tuple[str, dt.datetime | None]] = {}
             for locale in site.locales:
                 if locale == site.default_locale:
-                    versions[locale] = (site.url("product", locale, **values), updated_at)
+                    versions[locale] = (urls[locale], updated_at)
                     continue
                 required, newest = published.get((str(pk), locale), (False, None))
                 if required:
-                    versions[locale] = (site.url("product", locale, **values), _later(updated_at, newest))
+                    versions[locale] = (urls[locale], _later(updated_at, newest))
             yield Entity(versions, versions[site.default_locale][0])
 
 
@@ -139,15 +160,15 @@ def categories(site: Site) -> Iterator[Entity]:
     for chunk in _chunks(rows, site.chunk_size):
         published = _published(site, ["category_name"], [str(row[0]) for row in chunk], fields=("name",))
         for pk, external_id, name in chunk:
-            values = {"id": pk, "external_id": external_id, "slug": slugify(name) or pk}
+            urls = site.urls("category", id=pk, external_id=external_id, slug=slugify(name) or pk)
             versions: dict[str, tuple[str, dt.datetime | None]] = {}
             for locale in site.locales:
                 if locale == site.default_locale:
-                    versions[locale] = (site.url("category", locale, **values), None)
+                    versions[locale] = (urls[locale], None)
                     continue
                 required, newest = published.get((str(pk), locale), (False, None))
                 if required:
-                    versions[locale] = (site.url("category", locale, **values), newest)
+                    versions[locale] = (urls[locale], newest)
             yield Entity(versions, versions[site.default_locale][0])
 
 
@@ -160,9 +181,8 @@ def pages(site: Site) -> Iterator[Entity]:
     )
     for slug, locales, updated_at in rows:
         own = set(locales or [site.default_locale])
-        versions = {
-            locale: (site.url("page", locale, slug=slug), updated_at) for locale in site.locales if locale in own
-        }
+        urls = site.urls("page", slug=slug)
+        versions = {locale: (urls[locale], updated_at) for locale in site.locales if locale in own}
         if not versions:  # written only in locales the shop no longer publishes in
             continue
         # x-default: the default locale's version, else the page's first locale in the shop's order.

@@ -30,7 +30,15 @@ from seo.errors import InvalidRequest
 from seo.models import SitemapGeneration
 from seo.services import announce
 from seo.services.catalogue import READERS, TYPES, Site
-from seo.services.writer import MAX_URL_LENGTH, UrlSetWriter, WrittenFile, hreflang, w3c, write_index
+from seo.services.writer import (
+    MAX_URL_LENGTH,
+    UrlSetWriter,
+    WrittenFile,
+    alternates_markup,
+    hreflang,
+    w3c,
+    write_index,
+)
 
 logger = logging.getLogger(__name__)
 Status = SitemapGeneration.Status
@@ -144,11 +152,12 @@ class _Run:
                     continue
                 alternates = [(hreflang(loc), url) for loc, (url, _) in entity.versions.items()]
                 alternates.append(("x-default", entity.x_default))
+                links = alternates_markup(alternates)  # once per entity, the same in each locale's file
                 for loc, (url, lastmod) in entity.versions.items():
                     writer = writers.get(loc)
                     if writer is None:
                         continue
-                    writer.add(url, lastmod, alternates)
+                    writer.add(url, w3c(lastmod) if lastmod is not None else None, links)
                     urls += 1
                     if changed is not None and (since is None or (lastmod is not None and lastmod > since)):
                         changed.write(url + "\n")

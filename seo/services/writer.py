@@ -1,17 +1,20 @@
-"""Streaming sitemap writers: ``lxml.etree.xmlfile`` into ``gzip.GzipFile`` over a local file.
+"""Streaming sitemap writers into ``gzip.GzipFile`` over a local file.
 
-Nothing is held per URL: each ``<url>`` is written as it comes, and a file is closed and handed
-to ``on_file`` (which uploads it) as soon as it is full, so memory and local disk stay flat
-whatever the catalogue's size. A file holds at most ``max_urls`` URLs and stays under
-``max_bytes`` uncompressed: before each ``<url>`` the writer checks that a bound on its size
-still fits, flushing lxml's buffer to count exactly when it gets close.
+Nothing is held per URL: each ``<url>`` is written as it comes (through a 256 KB buffer), and a
+file is closed and handed to ``on_file`` (which uploads it) as soon as it is full, so memory and
+local disk stay flat whatever the catalogue's size. A file holds at most ``max_urls`` URLs and
+stays under ``max_bytes`` uncompressed, counted exactly. The index is written with
+``lxml.etree.xmlfile``; the URL sets, the hot loop, serialise each entry once (see
+``UrlSetWriter``).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import gzip
+import html
 import os
+import re
 from collections.abc import Callable, Iterable
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -21,17 +24,12 @@ from lxml import etree
 
 SITEMAP_NS = "http://www.sitemaps.org/schemas/sitemap/0.9"
 XHTML_NS = "http://www.w3.org/1999/xhtml"
-URLSET = f"{{{SITEMAP_NS}}}urlset"
 SITEMAPINDEX = f"{{{SITEMAP_NS}}}sitemapindex"
-URL = f"{{{SITEMAP_NS}}}url"
 SITEMAP = f"{{{SITEMAP_NS}}}sitemap"
 LOC = f"{{{SITEMAP_NS}}}loc"
 LASTMOD = f"{{{SITEMAP_NS}}}lastmod"
-LINK = f"{{{XHTML_NS}}}link"
 MAX_INDEX_ENTRIES = 50_000  # the protocol's limit per sitemap index
 MAX_URL_LENGTH = 2048  # the protocol's limit for <loc>
-# Bytes lxml may hold in its buffer plus the closing tag: counted as written before a flush.
-_SLACK = 16 * 1024
 GZIP_LEVEL = 6  # gzip's default 9 costs twice the time for a few per cent
 
 
@@ -68,7 +66,7 @@ class WrittenFile:
 
 
 class _Open:
-    """One sitemap file being written: its gzip stream, xmlfile and the open ``<urlset>``."""
+    """One index file being written: its stream, xmlfile and the open root element."""
 
     def __init__(self, written: WrittenFile, root: str, nsmap: dict[str | None, str], compress: bool) -> None:
         self.written = written
@@ -88,9 +86,68 @@ class _Open:
         return self.written
 
 
+_SPECIAL = re.compile(r"[&<>\"']")
+
+
+def escape(text: str) -> str:
+    """XML-escape text or an attribute value (``&`` → ``&amp;``, quotes included)."""
+    return html.escape(text, quote=True) if _SPECIAL.search(text) else text
+
+
+URLSET_HEAD = (
+    f'<?xml version="1.0" encoding="UTF-8"?>\n<urlset xmlns="{SITEMAP_NS}" xmlns:xhtml="{XHTML_NS}">'
+).encode()
+URLSET_TAIL = b"</urlset>\n"
+_BUFFER = 256 * 1024  # bytes gathered before one write into gzip
+
+
+class _UrlSetFile:
+    """One sitemap file being written: a gzip stream over a local file, the bytes counted exactly."""
+
+    def __init__(self, written: WrittenFile) -> None:
+        self.written = written
+        self.raw = open(written.local_path, "wb")  # noqa: SIM115 - closed in close()
+        self.gz = gzip.GzipFile(fileobj=self.raw, mode="wb", compresslevel=GZIP_LEVEL, mtime=0)
+        self.pending: list[bytes] = [URLSET_HEAD]
+        self.pending_size = len(URLSET_HEAD)
+        self.size = len(URLSET_HEAD)  # uncompressed bytes, written or pending
+
+    def add(self, entry: bytes) -> None:
+        self.pending.append(entry)
+        self.pending_size += len(entry)
+        self.size += len(entry)
+        self.written.urls += 1
+        if self.pending_size >= _BUFFER:
+            self.gz.write(b"".join(self.pending))
+            self.pending.clear()
+            self.pending_size = 0
+
+    def close(self) -> WrittenFile:
+        self.pending.append(URLSET_TAIL)
+        self.gz.write(b"".join(self.pending))
+        self.gz.close()
+        self.raw.close()
+        self.written.bytes = self.size + len(URLSET_TAIL)
+        self.written.compressed_bytes = os.path.getsize(self.written.local_path)
+        return self.written
+
+
+def alternates_markup(alternates: Iterable[tuple[str, str]]) -> str:
+    """The ``xhtml:link`` elements of one entity: the same for each of its locale versions."""
+    return "".join(
+        f'<xhtml:link rel="alternate" hreflang="{escape(lang)}" href="{escape(href)}"/>' for lang, href in alternates
+    )
+
+
 @dataclass
 class UrlSetWriter:
-    """The sitemap files of one type and locale: ``<type>-<locale>-<n>.xml.gz``, rolled over when full."""
+    """The sitemap files of one type and locale: ``<type>-<locale>-<n>.xml.gz``, rolled over when full.
+
+    Each ``<url>`` is serialised once, escaped, and streamed through a small buffer into gzip: its
+    size is known exactly before it is written, so a file never reaches ``max_bytes``.
+    (lxml's ``xmlfile`` wrote the same bytes element by element at about five times the cost;
+    every file is validated against the sitemap XSDs in the tests.)
+    """
 
     type: str
     locale: str
@@ -99,45 +156,24 @@ class UrlSetWriter:
     max_bytes: int
     on_file: Callable[[WrittenFile], None]
     files: int = 0
-    _open: _Open | None = field(default=None, repr=False)
+    _open: _UrlSetFile | None = field(default=None, repr=False)
 
-    def add(self, loc: str, lastmod: dt.datetime | None, alternates: Iterable[tuple[str, str]]) -> None:
-        """Write one ``<url>`` with its ``xhtml:link`` alternates ((hreflang, href) pairs)."""
-        alternates = list(alternates)
-        # Escaping at most multiplies a URL by 5 ("&" → "&amp;"); 80 bytes of markup per element.
-        bound = 5 * (len(loc) + sum(len(href) + len(lang) for lang, href in alternates)) + 80 * (len(alternates) + 3)
+    def add(self, loc: str, lastmod: str | None, links: str) -> None:
+        """Write one ``<url>``: ``lastmod`` already in W3C format, ``links`` from ``alternates_markup``."""
+        stamp = f"<lastmod>{lastmod}</lastmod>" if lastmod else ""
+        entry = f"<url><loc>{escape(loc)}</loc>{stamp}{links}</url>".encode()
         current = self._open
         if current is not None and (
-            current.written.urls >= self.max_urls or not self._fits(current, bound)
+            current.written.urls >= self.max_urls or current.size + len(entry) + len(URLSET_TAIL) >= self.max_bytes
         ):
             self._close()
             current = None
         if current is None:
-            current = self._start()
-        xf = current.xf
-        with xf.element(URL):
-            with xf.element(LOC):
-                xf.write(loc)
-            if lastmod is not None:
-                with xf.element(LASTMOD):
-                    xf.write(w3c(lastmod))
-            for lang, href in alternates:
-                with xf.element(LINK, rel="alternate", hreflang=lang, href=href):
-                    pass
-        current.written.urls += 1
-
-    def _fits(self, current: _Open, bound: int) -> bool:
-        if current.counter.count + bound + _SLACK < self.max_bytes:
-            return True
-        current.xf.flush()  # count what lxml still buffers, then decide exactly
-        return current.counter.count + bound + len("</urlset>") < self.max_bytes
-
-    def _start(self) -> _Open:
-        self.files += 1
-        name = f"{self.type}-{self.locale}-{self.files}.xml.gz"
-        written = WrittenFile(name, os.path.join(self.directory, name), self.type, self.locale)
-        self._open = _Open(written, URLSET, {None: SITEMAP_NS, "xhtml": XHTML_NS}, compress=True)
-        return self._open
+            self.files += 1
+            name = f"{self.type}-{self.locale}-{self.files}.xml.gz"
+            current = self._open = _UrlSetFile(WrittenFile(name, os.path.join(self.directory, name), self.type,
+                                                           self.locale))
+        current.add(entry)
 
     def _close(self) -> None:
         if self._open is not None:

@@ -107,7 +107,7 @@ def test_it_escapes_an_ampersand_and_round_trips_gzip(acme, shop):
     assert len(raw) == record["bytes"] and len(stored) == record["compressed_bytes"]
     assert b"<loc>https://acme.broxiva.com/en/products/salt&amp;pepper</loc>" in raw
     assert b'href="https://acme.broxiva.com/en/products/salt&amp;pepper"' in raw
-    assert raw.startswith(b"<?xml version='1.0' encoding='utf-8'?>")
+    assert raw.startswith(b'<?xml version="1.0" encoding="UTF-8"?>')
 
 
 def test_it_stamps_lastmod_with_the_latest_real_change(acme, shop):
