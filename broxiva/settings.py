@@ -518,10 +518,9 @@ STOREFRONT_URL_PATTERNS = {
     "page": "/{locale}/pages/{slug}",
     **env_json("STOREFRONT_URL_PATTERNS", {}),  # type: ignore[dict-item]
 }
-# Uncompressed bytes per sitemap file: the protocol's 50 MB (52,428,800), less a margin for the
-# closing tag. The writer starts a new file before one more <url> could cross it.
-SITEMAP_MAX_BYTES = env_int("SITEMAP_MAX_BYTES", 50 * 1024 * 1024 - 64 * 1024, minimum=64 * 1024,
-                            maximum=50 * 1024 * 1024)
+# Uncompressed bytes per sitemap file: each stays under it (the protocol's 50 MB, 52,428,800).
+# The writer starts a new file before one more <url> would reach it (sizes are counted exactly).
+SITEMAP_MAX_BYTES = env_int("SITEMAP_MAX_BYTES", 50 * 1024 * 1024, minimum=64 * 1024, maximum=50 * 1024 * 1024)
 # Sitemaps per index file (the protocol's limit): a tenant with more gets sitemap-2.xml, ….
 SITEMAP_INDEX_MAX_ENTRIES = env_int("SITEMAP_INDEX_MAX_ENTRIES", 50000, minimum=1, maximum=50000)
 # Rows read per query (products, their translations) while streaming a tenant's catalogue.

@@ -62,4 +62,5 @@ def test_it_stores_the_sitemaps_in_s3_and_serves_them_from_there(client, s3, acm
     assert gzip.decompress(b"".join(served.streaming_content)) == gzip.decompress(body)
 
     second = generate_sitemaps(tenant_id=acme.pk)  # the older generation's objects are removed
-    assert keys(s3) == [f"tenant-{acme.pk}/{second.pk}/products-en-1.xml.gz", f"tenant-{acme.pk}/{second.pk}/sitemap.xml"]
+    prefix = f"tenant-{acme.pk}/{second.pk}"
+    assert keys(s3) == [f"{prefix}/products-en-1.xml.gz", f"{prefix}/sitemap.xml"]
