@@ -232,6 +232,10 @@ def _generate(
         generation.save()
         if upload:
             purge_older(generation)
+        if ping and not upload:
+            generation.indexnow_status = SitemapGeneration.IndexNow.SKIPPED
+            generation.indexnow_error = "nothing was published (upload_to_storage=False)"
+            generation.save(update_fields=["indexnow_status", "indexnow_error"])
         if announcing:
             try:
                 announce.announce(generation, changed_path=changed_path, changed=count_changed)

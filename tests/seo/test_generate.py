@@ -266,8 +266,9 @@ def test_a_second_generation_of_the_same_tenant_is_skipped(acme, shop):
 
 
 def test_it_measures_without_storing_when_upload_is_off(acme, shop, sitemap_storage):
-    generation = generate_sitemaps(tenant_id=acme.pk, upload_to_storage=False)
+    generation = generate_sitemaps(tenant_id=acme.pk, upload_to_storage=False, ping_search_engines=True)
     assert generation.status == "succeeded" and not generation.published and generation.url_count == 7
+    assert generation.indexnow_status == "skipped" and "upload_to_storage" in generation.indexnow_error
     assert all(f["path"] == "" and f["bytes"] > 0 for f in generation.files)
     assert not sitemap_storage.exists() or not any(sitemap_storage.rglob("*.gz"))
     assert current_generation(acme.pk) is None
