@@ -136,7 +136,7 @@ class _Run:
             "compressed_bytes": written.compressed_bytes, "lastmod": self.written_at,
         })
 
-    def write(self, types: list[str], locales: list[str], since: Any, changed: Any) -> tuple[int, int]:
+    def write(self, types: list[str], locales: list[str], since: str | None, changed: Any) -> tuple[int, int]:
         """Write every file of ``types`` × ``locales``; return (URLs written, URLs changed since ``since``)."""
         site = Site.of(self.tenant, self.generation.host)
         urls = count_changed = skipped = 0
@@ -157,9 +157,9 @@ class _Run:
                     writer = writers.get(loc)
                     if writer is None:
                         continue
-                    writer.add(url, w3c(lastmod) if lastmod is not None else None, links)
+                    writer.add(url, lastmod, links)
                     urls += 1
-                    if changed is not None and (since is None or (lastmod is not None and lastmod > since)):
+                    if changed is not None and (since is None or (lastmod is not None and lastmod >= since)):
                         changed.write(url + "\n")
                         count_changed += 1
             for writer in writers.values():
@@ -194,7 +194,10 @@ def _generate(
     )
     started = time.monotonic()
     announcing = ping and upload
-    since = announce.watermark(tenant.pk) if announcing else None
+    # lastmod strings are to the second: ">=" the watermark's second may announce a URL changed
+    # just before it once more (harmless), never miss one changed just after it.
+    watermark = announce.watermark(tenant.pk) if announcing else None
+    since = w3c(watermark) if watermark is not None else None
     with tempfile.TemporaryDirectory(prefix="broxiva-sitemaps-") as directory:
         run = _Run(generation, tenant, directory, upload)
         changed_path = os.path.join(directory, "changed.txt")
