@@ -224,6 +224,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-sitemaps-") as ours_dir, \
             tempfile.TemporaryDirectory(prefix="bench-django-sitemaps-") as django_dir:
         ours, ours_rss = run_child("--child", "ours", "--tenant", str(tenant_id), "--out", ours_dir)
+        print(f"ours done: {json.dumps(ours)} peak RSS {ours_rss:.1f} MB", flush=True)
         base_args = ["--child", "django", "--tenant", str(tenant_id), "--out", django_dir]
         if args.baseline:
             base_args += ["--baseline", str(args.baseline)]
