@@ -87,6 +87,9 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # Admits verified tenant hosts to the per-host sitemap paths only (/sitemap.xml, /robots.txt,
+    # …) before anything reads request.get_host(); every other path keeps ALLOWED_HOSTS (seo/middleware.py).
+    "seo.middleware.TenantHostMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Serves the admin's and dashboard's static files in production (after collectstatic) without
     # a separate web server; a no-op for runserver in DEBUG.
@@ -512,6 +515,22 @@ STOREFRONT_HOST_TEMPLATE = env_str("STOREFRONT_HOST_TEMPLATE", "{slug}.broxiva.c
 # IndexNow (ping_search_engines): the key served at /<key>.txt on each tenant host.
 INDEXNOW_KEY = env_str("INDEXNOW_KEY")
 INDEXNOW_URL = env_str("INDEXNOW_URL", "https://api.indexnow.org/indexnow")
+# Storefront paths, each a str.format pattern: {locale}; a product's {handle} (its id when it has
+# none), {id}, {external_id}; a category's {id}, {external_id}, {slug} (its name slugified); a
+# page's {slug}. JSON object to override some of them.
+STOREFRONT_URL_PATTERNS = {
+    "product": "/{locale}/products/{handle}",
+    "category": "/{locale}/categories/{id}-{slug}",
+    "page": "/{locale}/pages/{slug}",
+    **env_json("STOREFRONT_URL_PATTERNS", {}),  # type: ignore[dict-item]
+}
+# Uncompressed bytes per sitemap file: each stays under it (the protocol's 50 MB, 52,428,800).
+# The writer starts a new file before one more <url> would reach it (sizes are counted exactly).
+SITEMAP_MAX_BYTES = env_int("SITEMAP_MAX_BYTES", 50 * 1024 * 1024, minimum=64 * 1024, maximum=50 * 1024 * 1024)
+# Sitemaps per index file (the protocol's limit): a tenant with more gets sitemap-2.xml, ….
+SITEMAP_INDEX_MAX_ENTRIES = env_int("SITEMAP_INDEX_MAX_ENTRIES", 50000, minimum=1, maximum=50000)
+# Rows read per query (products, their translations) while streaming a tenant's catalogue.
+SITEMAP_CHUNK_SIZE = env_int("SITEMAP_CHUNK_SIZE", 2000, minimum=1, maximum=50000)
 
 # --- Translations -----------------------------------------------------------------------------
 # LLM translations (translations/, docs/translations.md). Provider URLs and keys are read when a
