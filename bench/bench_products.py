@@ -39,8 +39,6 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.common import ensure_database  # noqa: E402  (after the path is set)
-
 BENCH_DB = os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/broxiva_bench_products")
 os.environ["DATABASE_URL"] = BENCH_DB
 os.environ.setdefault("SECRET_KEY", "bench-only")
@@ -55,6 +53,15 @@ os.environ["DJANGO_SETTINGS_MODULE"] = "broxiva.settings"
 WRITE = re.compile(r'^\s*(INSERT INTO|UPDATE|DELETE FROM)\s+"products_(product|variant|category|product_categories)"')
 
 
+def ensure_database(url: str) -> None:
+    # bench/common.py (meant to share this) is not on main: kept here so the bench runs on its own.
+    import psycopg
+
+    name = url.rsplit("/", 1)[1]
+    admin = url.rsplit("/", 1)[0] + "/postgres"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
+            conn.execute(f'CREATE DATABASE "{name}"')
 
 
 def _generate(index: int) -> dict:
@@ -126,11 +133,28 @@ def measured():
     counter.seconds = time.perf_counter() - started
 
 
+@contextmanager
+def profiled(path: str | None):
+    if not path:
+        yield
+        return
+    import cProfile
+
+    profile = cProfile.Profile()
+    profile.enable()
+    try:
+        yield
+    finally:
+        profile.disable()
+        profile.dump_stats(path)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--products", type=int, default=100_000)
     parser.add_argument("--baseline", type=int, default=5_000)
     parser.add_argument("--locales", default="en,fr,de", help="the tenant's enabled locales, the default first")
+    parser.add_argument("--profile", metavar="PATH", help="write a cProfile of ours' full sync to PATH (slows it)")
     args = parser.parse_args()
     locales = [loc.strip() for loc in args.locales.split(",") if loc.strip()]
     ensure_database(BENCH_DB)
@@ -171,7 +195,7 @@ def main() -> None:
     try:
         ours = connection("ours")
         run = SyncRun.objects.create(connection=ours, mode="full")
-        with measured() as full:
+        with measured() as full, profiled(args.profile):
             result = sync_run(run_id=run.pk)
         assert result["status"] == "succeeded" and result["created"] == args.products, result
         pages = result["pages"]
