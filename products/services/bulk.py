@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from contextlib import nullcontext
 from typing import Any
 
 from django.db import connection as db
@@ -124,7 +125,9 @@ def _copy(cursor: Any, sql: str, rows: list[tuple[Any, ...]]) -> None:
                 copy.write_row(row)
 
     # Django's own dispatch through the wrappers (stable since 2.0); CursorWrapper has no copy().
-    cursor._execute_with_wrappers(sql, None, False, executor=run)
+    # Under DEBUG (or CaptureQueriesContext) the COPY is logged in connection.queries like a query.
+    with cursor.debug_sql(sql) if hasattr(cursor, "debug_sql") else nullcontext():
+        cursor._execute_with_wrappers(sql, None, False, executor=run)
 
 
 def _upsert_orm(
