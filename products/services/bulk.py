@@ -1,7 +1,7 @@
 """The product upsert of a page: one COPY and one statement on PostgreSQL, ``bulk_create`` elsewhere.
 
-On PostgreSQL the page's product rows (and their category links) are streamed with ``COPY`` into
-session-local temporary tables, then a single statement consumes them: it upserts the products
+On PostgreSQL the page's product rows (each with its category ids) are streamed with ``COPY``
+into a session-local temporary table, then a single statement consumes them: it upserts the products
 (``INSERT … ON CONFLICT (connection_id, external_id) DO UPDATE``), inserts the links of the
 returned ids and returns ``(id, external_id)``. That replaces Django's ``bulk_create``, which on
 PostgreSQL builds a model instance per row, prepares every value in Python and sends them as
@@ -9,9 +9,9 @@ PostgreSQL builds a model instance per row, prepares every value in Python and s
 page in the profiles of bench/bench_products.py); ``COPY``'s row encoding is psycopg's C code.
 
 The writes are the same: the same columns from the same values, ``updated_at`` set on every row
-written, ``created_at`` only on new ones. The temporary tables are created on first use in a
+written, ``created_at`` only on new ones. The temporary table is created on first use in a
 transaction (``IF NOT EXISTS``: no state is kept in Python, so a rolled-back page or a new
-database connection cannot leave them missing), the statement empties them (``DELETE …
+database connection cannot leave it missing), the statement empties it (``DELETE …
 RETURNING``) and ``ON COMMIT DELETE ROWS`` is the backstop. Other databases (the embedded SQLite
 mode) take the ORM path, which writes the same rows.
 """
@@ -45,13 +45,12 @@ COLUMNS: tuple[str, ...] = (
 TYPES = ("text", "text", "text", "text", "text", "numeric", "text", "integer", "timestamptz", "jsonb", "jsonb",
          "bigint")  # fmt: skip
 UPDATED = [c for c in COLUMNS if c != "external_id"] + ["updated_at"]  # what an upsert of a stored product rewrites
-ROWS, LINKS = "_product_sync_rows", "_product_sync_links"
+ROWS = "_product_sync_rows"
 
 _PREPARE = (
     "SET LOCAL client_min_messages TO WARNING; "  # no NOTICE for "already exists, skipping"
-    f"CREATE TEMP TABLE IF NOT EXISTS {ROWS} ({', '.join(f'{c} {t}' for c, t in zip(COLUMNS, TYPES, strict=True))}) "
-    "ON COMMIT DELETE ROWS; "
-    f"CREATE TEMP TABLE IF NOT EXISTS {LINKS} (external_id text, category_id bigint) ON COMMIT DELETE ROWS"
+    f"CREATE TEMP TABLE IF NOT EXISTS {ROWS} ({', '.join(f'{c} {t}' for c, t in zip(COLUMNS, TYPES, strict=True))}, "
+    "category_ids bigint[]) ON COMMIT DELETE ROWS"
 )
 
 
@@ -68,7 +67,7 @@ def _upsert_sql() -> str:
                 {", ".join(f"{c} = EXCLUDED.{c}" for c in UPDATED)}
             RETURNING id, external_id
         ),
-        wanted AS (DELETE FROM {LINKS} RETURNING external_id, category_id),
+        wanted AS (SELECT external_id, unnest(category_ids) AS category_id FROM src),
         linked AS (
             INSERT INTO "{link}" (product_id, category_id)
             SELECT up.id, wanted.category_id FROM wanted JOIN up ON up.external_id = wanted.external_id
@@ -102,17 +101,25 @@ def upsert(
         cursor.execute(_PREPARE)
         if unlink:
             cursor.execute(f'DELETE FROM "{link}" WHERE product_id = ANY(%s)', [unlink])  # noqa: S608 -- our table
-        _copy(cursor, f"COPY {ROWS} ({', '.join(COLUMNS)}) FROM STDIN", [_encoded(row) for row in rows])
-        if links:
-            _copy(cursor, f"COPY {LINKS} (external_id, category_id) FROM STDIN", links)
+        categories: dict[str, list[str]] = {}
+        for external_id, category_id in links:
+            categories.setdefault(external_id, []).append(str(int(category_id)))
+        _copy(
+            cursor,
+            f"COPY {ROWS} ({', '.join(COLUMNS)}, category_ids) FROM STDIN",
+            [_encoded(row, categories.get(row[0])) for row in rows],
+        )
         cursor.execute(_upsert_sql(), {"tenant": tenant_id, "connection": connection_id, "now": now})
         returned = cursor.fetchall()
     return {external_id: pk for pk, external_id, _ in returned}, (returned[0][2] if returned else 0)
 
 
-def _encoded(row: tuple[Any, ...]) -> tuple[Any, ...]:
-    # The two JSON columns as JSON text (what JSONField stores); COPY's text format takes the rest as they are.
-    return (*row[:9], json.dumps(row[9]), json.dumps(row[10]), row[11])
+def _encoded(row: tuple[Any, ...], category_ids: list[str] | None) -> tuple[Any, ...]:
+    # The two JSON columns as JSON text (what JSONField stores) and the ids as an array literal
+    # (integers only: nothing to escape; psycopg's list dumper is Python, element by element);
+    # COPY's text format takes the rest as they are.
+    ids = "{" + ",".join(category_ids) + "}" if category_ids else None
+    return (*row[:9], json.dumps(row[9]), json.dumps(row[10]), row[11], ids)
 
 
 def _copy(cursor: Any, sql: str, rows: list[tuple[Any, ...]]) -> None:
