@@ -45,6 +45,8 @@ os.environ.setdefault("DEBUG", "false")
 os.environ["OUTBOUND_ALLOWED_NETWORKS"] = "127.0.0.0/8"  # the local shop
 os.environ["PRODUCT_SYNC_PAGE_SIZE"] = "100"
 os.environ["PRODUCT_SYNC_JOB_BUDGET_SECONDS"] = "100000"  # one job: the bench times the engine, not hand-overs
+# The budget is also capped at 2/3 of the queue's timeout: a slow (loaded) machine must not hand over.
+os.environ["QUEUE_OVERRIDES"] = '{"product-sync": {"timeout": 200000}}'
 os.environ.setdefault("LOG_LEVEL", "WARNING")
 os.environ["QUEUE_PREFIX"] = "bench-products"  # the hand-off's translation jobs stay apart, emptied at the end
 os.environ["DJANGO_SETTINGS_MODULE"] = "broxiva.settings"
