@@ -1,7 +1,7 @@
 """Product sync: the project's page-at-a-time bulk upserts against ``update_or_create`` per product.
 
     REDIS_PORT=6379 REDIS_DB=4 /work/venv/bin/python bench/bench_products.py [--products 100000] [--baseline 5000] \
-        [--locales en,fr,de]
+        [--locales en,fr,de] [--profile PATH]
 
 A local WooCommerce-shaped server (``tests/products/woo_server.py``) builds each page of
 ``--products`` products on the fly (100 a page, one category each, the REST API's JSON). Then,
