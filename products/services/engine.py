@@ -1,9 +1,15 @@
 """Store one page of source products: compare, resolve conflicts field by field, write in bulk.
 
-The caller holds a transaction. The SQL round trips per page are a constant (about ten: one
-read of the page's stored products, then one bulk statement per kind of write), whatever the
-page's size; unchanged products are not written at all (a full sync marks them seen with one
-UPDATE, so the rest can be archived at the end).
+The caller holds a transaction. The SQL round trips per page are a constant (a few: one read of
+the page's stored products, then one bulk statement per kind of write, see ``write`` and
+``bulk``), whatever the page's size; unchanged products are not written at all (a full sync
+marks them seen with one UPDATE, so the rest can be archived at the end).
+
+The stored products are read as plain values, not model instances: a product whose source
+values (every tracked field, its categories and variants, in canonical form) equal what it was
+last synced with, with the same source timestamp and no local-edit stamp, is unchanged whatever
+its local values (``merge_field`` keeps local edits when the source did not move) — one dict
+comparison. Only the others go through the field-by-field merge.
 """
 
 from __future__ import annotations
@@ -13,18 +19,19 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db.models import Q
 from django.utils import timezone
 
 from products import fields as tracked
-from products import handoff
-from products.models import Category, ConflictResolution, Product, SourceConnection, SyncConflict, SyncRun, Variant
+from products.models import ConflictResolution, Product, SourceConnection, SyncRun
+from products.services import write
+from products.services.bulk import COLUMNS
 from products.sources.base import Skipped, SourceProduct
 
 logger = logging.getLogger(__name__)
 
-UPSERT_FIELDS = [*tracked.FIELDS, "source_updated_at", "synced", "local_edited_at", "updated_at"]
 SKIPPED_KEPT = 1000  # a run lists at most this many skipped products (the count has them all)
+STORED = ("id", "external_id", *tracked.FIELDS, "source_updated_at", "synced", "local_edited_at", "updated_at",
+          "last_seen_run_id")  # fmt: skip
 
 
 @dataclass
@@ -45,10 +52,11 @@ class PageResult:
 
 
 @dataclass
-class _Plan:
+class Plan:
     """What one page will write."""
 
-    products: list[Product] = field(default_factory=list)  # upserted (new, changed, or bookkeeping)
+    rows: dict[str, tuple[Any, ...]] = field(default_factory=dict)  # external id → product row (bulk.COLUMNS)
+    stored: dict[str, int] = field(default_factory=dict)  # external id → id of the stored products in ``rows``
     categories: dict[str, list[tuple[str, str]]] = field(default_factory=dict)  # external id → [(cat id, name)]
     variants: dict[str, tuple[Any, ...]] = field(default_factory=dict)  # external id → SourceVariants (replace)
     stock: dict[str, dict[str, int | None]] = field(default_factory=dict)  # external id → {variant id: qty}
@@ -76,26 +84,28 @@ def apply_page(
     inventory = run.mode == "inventory_only"
     stored = (
         {
-            p.external_id: p
-            for p in Product.objects.select_for_update().filter(connection=connection, external_id__in=list(page))
+            values["external_id"]: values
+            for values in Product.objects.select_for_update()
+            .filter(connection=connection, external_id__in=list(page))
+            .order_by()
+            .values(*STORED)
         }
         if page
         else {}
     )
-    plan = _Plan()
-    now = timezone.now()
+    plan = Plan()
     for external_id, item in page.items():
         current = stored.get(external_id)
         if inventory:
             if current is None:
                 result.skipped.append(Skipped(external_id, "not stored yet: run a full or delta sync first"))
                 continue
-            _plan_inventory(plan, result, current, item, strategy, run, now)
+            _plan_inventory(plan, result, _instance(current), item, strategy, run)
         elif current is None:
             _plan_new(plan, result, connection, item, run if full else None)
         else:
-            _plan_existing(plan, result, connection, current, item, strategy, run, now, full=full)
-    _write(plan, result, connection, run, full=full)
+            _plan_existing(plan, result, connection, current, item, strategy, run, full=full)
+    write.write_page(plan, result, connection, run, full=full)
     if full and result.skipped:
         # A product the source has but we could not read this time is not gone: never archive it.
         ids = [s.external_id for s in result.skipped if s.external_id != "?"]
@@ -120,22 +130,25 @@ def _snapshot(item: SourceProduct) -> tuple[list[str], list[list[Any]]]:
     return categories, variants
 
 
+def _instance(values: dict[str, Any]) -> Product:
+    """A stored product's values as an (unsaved, never saved) instance for the field-by-field merge."""
+    return Product(**values)
+
+
+def _row(product: Product) -> tuple[Any, ...]:
+    return tuple(getattr(product, name) for name in COLUMNS)
+
+
 def _plan_new(
-    plan: _Plan, result: PageResult, connection: SourceConnection, item: SourceProduct, seen_by: SyncRun | None
+    plan: Plan, result: PageResult, connection: SourceConnection, item: SourceProduct, seen_by: SyncRun | None
 ) -> None:
     values = _source_values(connection, item)
     categories, variants = _snapshot(item)
-    product = Product(
-        tenant_id=connection.tenant_id,
-        connection=connection,
-        external_id=item.external_id,
-        source_updated_at=item.updated_at,
-        synced={**values, "categories": categories, "variants": variants},
-        local_edited_at={},
-        last_seen_run=seen_by,
-        **{name: tracked.to_model(name, value) for name, value in values.items()},
-    )
-    plan.products.append(product)
+    synced = {**values, "categories": categories, "variants": variants}
+    model = {name: tracked.to_model(name, value) for name, value in values.items()}
+    model.update(external_id=item.external_id, source_updated_at=item.updated_at, synced=synced, local_edited_at={})
+    model["last_seen_run_id"] = seen_by.pk if seen_by else None
+    plan.rows[item.external_id] = tuple(model[name] for name in COLUMNS)
     if item.categories:
         plan.categories[item.external_id] = [(c.external_id, c.name) for c in item.categories]
     if item.variants:
@@ -189,7 +202,7 @@ def _edited_at(product: Product, name: str) -> dt.datetime | None:
 
 
 def _merge(
-    plan: _Plan,
+    plan: Plan,
     result: PageResult,
     current: Product,
     source_values: dict[str, Any],
@@ -225,24 +238,35 @@ def _merge(
 
 
 def _plan_existing(
-    plan: _Plan,
+    plan: Plan,
     result: PageResult,
     connection: SourceConnection,
-    current: Product,
+    stored: dict[str, Any],
     item: SourceProduct,
     strategy: str,
     run: SyncRun,
-    now: dt.datetime,
     *,
     full: bool,
 ) -> None:
-    if current.source_updated_at and item.updated_at < current.source_updated_at:
+    if stored["source_updated_at"] and item.updated_at < stored["source_updated_at"]:
         # Older than what we hold (a late webhook, a stale replica): nothing to learn from it.
         result.unchanged += 1
-        plan.seen.append(current.pk)
+        plan.seen.append(stored["id"])
         return
-    changed, synced, stamps = _merge(plan, result, current, _source_values(connection, item), item, strategy, run)
+    values = _source_values(connection, item)
     categories, variants = _snapshot(item)
+    if (
+        not stored["local_edited_at"]
+        and stored["source_updated_at"] == item.updated_at
+        and stored["synced"] == {**values, "categories": categories, "variants": variants}
+    ):
+        # Nothing moved at the source since the last sync: every field's merge would keep its
+        # value (a local edit included) and remember the same synced value; nothing to write.
+        result.unchanged += 1
+        plan.seen.append(stored["id"])
+        return
+    current = _instance(stored)
+    changed, synced, stamps = _merge(plan, result, current, values, item, strategy, run)
     if categories != synced.get("categories"):
         plan.categories[item.external_id] = [(c.external_id, c.name) for c in item.categories]
         synced["categories"] = categories
@@ -264,19 +288,19 @@ def _plan_existing(
         current.source_updated_at = max(item.updated_at, current.source_updated_at or item.updated_at)
         if full:
             current.last_seen_run_id = run.pk
-        plan.products.append(current)
+        plan.rows[item.external_id] = _row(current)
+        plan.stored[item.external_id] = current.pk
     else:
         plan.seen.append(current.pk)
 
 
 def _plan_inventory(
-    plan: _Plan,
+    plan: Plan,
     result: PageResult,
     current: Product,
     item: SourceProduct,
     strategy: str,
     run: SyncRun,
-    now: dt.datetime,
 ) -> None:
     """Quantities only: the product's and its variants' stock; nothing else is read or written."""
     changed, synced, stamps = _merge(
@@ -303,158 +327,8 @@ def _plan_inventory(
         result.unchanged += 1
     if changed or synced != current.synced:
         current.synced, current.local_edited_at = synced, stamps
-        plan.products.append(current)
-
-
-# --- Writing (one bulk statement per kind) ---------------------------------------------------
-
-
-def _write(plan: _Plan, result: PageResult, connection: SourceConnection, run: SyncRun, *, full: bool) -> None:
-    if plan.seen and full:
-        Product.objects.filter(pk__in=plan.seen).update(last_seen_run=run)
-    if not plan.products:
-        return
-    category_ids = _upsert_categories(plan, result, connection)
-    saved = Product.objects.bulk_create(
-        plan.products,
-        update_conflicts=True,
-        unique_fields=["connection", "external_id"],
-        update_fields=[*UPSERT_FIELDS, "last_seen_run"],
-    )
-    result.rows_written += len(saved)
-    by_external = {p.external_id: p for p in saved}
-    _replace_links(plan, result, by_external, category_ids)
-    _replace_variants(plan, result, by_external)
-    _update_stock(plan, result, by_external)
-    _record_conflicts(plan, by_external, run)
-    changes = [(by_external[ext], names) for ext, names in plan.texts.items() if names]
-    if changes:
-        result.translations += handoff.request_product_translations(tenant=connection.tenant, changes=changes)
-
-
-def _upsert_categories(plan: _Plan, result: PageResult, connection: SourceConnection) -> dict[str, int]:
-    """Return the ids of the page's categories, writing only the new and the renamed ones.
-
-    A catalogue has few categories and every page names them again: an upsert of all of them
-    would rewrite the same rows page after page (dead tuples, WAL), so they are read first.
-    """
-    wanted = {cid: name for pairs in plan.categories.values() for cid, name in pairs}
-    if not wanted:
-        return {}
-    stored = {
-        c.external_id: c
-        for c in Category.objects.filter(connection=connection, external_id__in=list(wanted)).only(
-            "id", "external_id", "name"
-        )
-    }
-    renamed = [c for c in stored.values() if c.name != wanted[c.external_id]]
-    for category in renamed:
-        category.name = wanted[category.external_id]
-    if renamed:
-        Category.objects.bulk_update(renamed, ["name"])
-    missing = [
-        Category(tenant_id=connection.tenant_id, connection=connection, external_id=cid, name=name)
-        for cid, name in wanted.items()
-        if cid not in stored
-    ]
-    if missing:
-        # Upsert all the same: a webhook's run and a sync of the connection never overlap (the
-        # lock), but a conflict must not fail the page if they ever did.
-        missing = Category.objects.bulk_create(
-            missing, update_conflicts=True, unique_fields=["connection", "external_id"], update_fields=["name"]
-        )
-    result.rows_written += len(renamed) + len(missing)
-    return {c.external_id: c.pk for c in [*stored.values(), *missing]}
-
-
-def _replace_links(plan: _Plan, result: PageResult, products: dict[str, Product], category_ids: dict[str, int]) -> None:
-    if not plan.categories:
-        return
-    link = Product.categories.through
-    replaced = [products[ext].pk for ext in plan.categories if ext not in plan.new]
-    if replaced:
-        link.objects.filter(product_id__in=replaced).delete()
-    rows = [
-        link(product_id=products[ext].pk, category_id=category_ids[cid])
-        for ext, pairs in plan.categories.items()
-        for cid in dict(pairs)
-    ]
-    link.objects.bulk_create(rows, ignore_conflicts=True)
-    result.rows_written += len(rows)
-
-
-def _replace_variants(plan: _Plan, result: PageResult, products: dict[str, Product]) -> None:
-    if not plan.variants:
-        return
-    rows = [
-        Variant(
-            product_id=products[ext].pk,
-            external_id=v.external_id,
-            sku=v.sku,
-            title=v.title,
-            price=v.price,
-            inventory_quantity=v.inventory_quantity,
-        )
-        for ext, variants in plan.variants.items()
-        for v in {v.external_id: v for v in variants}.values()
-    ]
-    kept = (
-        Variant.objects.bulk_create(
-            rows,
-            update_conflicts=True,
-            unique_fields=["product", "external_id"],
-            update_fields=["sku", "title", "price", "inventory_quantity"],
-        )
-        if rows
-        else []
-    )
-    # Variants the source no longer lists go (the product itself is only ever archived).
-    replaced = [products[ext].pk for ext in plan.variants if ext not in plan.new]
-    if replaced:
-        Variant.objects.filter(product_id__in=replaced).exclude(pk__in=[v.pk for v in kept]).delete()
-    result.rows_written += len(kept)
-
-
-def _update_stock(plan: _Plan, result: PageResult, products: dict[str, Product]) -> None:
-    if not plan.stock:
-        return
-    wanted = {(products[ext].pk, vid): qty for ext, stock in plan.stock.items() for vid, qty in stock.items()}
-    match = Q()
-    for product_id, vid in wanted:
-        match |= Q(product_id=product_id, external_id=vid)
-    variants = list(Variant.objects.filter(match).only("id", "product_id", "external_id"))
-    for variant in variants:
-        variant.inventory_quantity = wanted[(variant.product_id, variant.external_id)]
-    Variant.objects.bulk_update(variants, ["inventory_quantity"])
-    result.rows_written += len(variants)
-
-
-def _record_conflicts(plan: _Plan, products: dict[str, Product], run: SyncRun) -> None:
-    if not plan.conflicts:
-        return
-    now = timezone.now()
-    reopened = Q()
-    rows = []
-    for ext, name, local, source, kind in plan.conflicts:
-        product = products[ext]
-        if kind == "open":
-            reopened |= Q(product_id=product.pk, field=name)
-        rows.append(
-            SyncConflict(
-                product_id=product.pk,
-                run=run,
-                field=name,
-                local_value=tracked.as_text(local),
-                source_value=tracked.as_text(source),
-                status=SyncConflict.Status.OPEN if kind == "open" else SyncConflict.Status.RESOLVED,
-                resolution="" if kind == "open" else kind,
-                resolved_at=None if kind == "open" else now,
-            )
-        )
-    if reopened:
-        # The source moved again while staff had not decided: the newer source value replaces it.
-        SyncConflict.objects.filter(reopened, status=SyncConflict.Status.OPEN).delete()
-    SyncConflict.objects.bulk_create(rows)
+        plan.rows[current.external_id] = _row(current)
+        plan.stored[current.external_id] = current.pk
 
 
 def archive_missing(
