@@ -34,10 +34,11 @@ import sys
 import time
 from datetime import timedelta
 from pathlib import Path
-from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from bench.common import ensure_database  # noqa: E402  (after the path is set)
 
 BENCH_DB = os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/broxiva_bench_domains")
 os.environ["DATABASE_URL"] = BENCH_DB
@@ -48,18 +49,6 @@ os.environ["DNS_TIMEOUT"] = "2"
 os.environ["DNS_LIFETIME"] = "5"
 
 TOKEN = "bench-token-{i:06d}-" + "x" * 20
-
-
-def ensure_database(url: str) -> None:
-    """Create the bench database if it is missing (bench/common.py is not in this tree)."""
-    import psycopg
-
-    parts = urlsplit(url)
-    name = parts.path.lstrip("/")
-    admin = parts._replace(path="/postgres").geturl()
-    with psycopg.connect(admin, autocommit=True) as conn:
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
-            conn.execute(f'CREATE DATABASE "{name}"')
 
 
 def _serve_dns(records: dict[str, str], delay_ms: float, out) -> None:

@@ -38,6 +38,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.common import ensure_database  # noqa: E402  (after the path is set)
+
 BENCH_DB = os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/broxiva_bench_products")
 os.environ["DATABASE_URL"] = BENCH_DB
 os.environ.setdefault("SECRET_KEY", "bench-only")
@@ -54,15 +56,6 @@ os.environ["DJANGO_SETTINGS_MODULE"] = "broxiva.settings"
 TABLES = ["products_product", "products_variant", "products_category", "products_product_categories"]
 
 
-def ensure_database(url: str) -> None:
-    # bench/common.py (meant to share this) is not on main: kept here so the bench runs on its own.
-    import psycopg
-
-    name = url.rsplit("/", 1)[1]
-    admin = url.rsplit("/", 1)[0] + "/postgres"
-    with psycopg.connect(admin, autocommit=True) as conn:
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
-            conn.execute(f'CREATE DATABASE "{name}"')
 
 
 def _generate(index: int) -> dict:

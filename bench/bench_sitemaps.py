@@ -36,6 +36,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.common import ensure_database  # noqa: E402  (after the path is set)
+
 BENCH_DB = os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/broxiva_bench_sitemaps")
 os.environ["DATABASE_URL"] = BENCH_DB
 os.environ.setdefault("SECRET_KEY", "bench-only")
@@ -45,15 +47,6 @@ os.environ.setdefault("REDIS_DB", "4")
 os.environ["DJANGO_SETTINGS_MODULE"] = "broxiva.settings"
 LOCALES = ["en", "fr", "de"]
 SLUG = "bench-sitemaps"
-
-
-def ensure_database() -> None:
-    import psycopg
-
-    base, _, name = BENCH_DB.rpartition("/")
-    with psycopg.connect(f"{base}/postgres", autocommit=True) as conn:
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
-            conn.execute(f'CREATE DATABASE "{name}"')
 
 
 def seed(products: int) -> int:
@@ -217,7 +210,7 @@ def main() -> None:
         print(json.dumps(child_django(args.tenant, args.out, args.baseline or None)))
         return
 
-    ensure_database()
+    ensure_database(BENCH_DB)
     started = time.perf_counter()
     tenant_id = seed(args.products)
     print(f"catalogue ready in {time.perf_counter() - started:.1f} s (tenant {tenant_id})", flush=True)

@@ -22,7 +22,8 @@ def _imported_modules(path: Path) -> set[str]:
 
 
 def test_bench_imports_resolve_to_tracked_files():
-    tracked = set(subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.split())
+    listed = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True)
+    tracked = set(listed.stdout.split())
     missing = []
     for bench in sorted((ROOT / "bench").glob("*.py")):
         for module in _imported_modules(bench):
