@@ -10,11 +10,11 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-import anthropic
 from django.conf import settings
 
 from translations.errors import BAD_ANSWER, ProviderError
 from translations.providers import _errors
+from translations.providers._lazy import LazyModule
 from translations.providers.base import (
     JUDGE_PROMPT,
     SYSTEM_PROMPT,
@@ -26,9 +26,11 @@ from translations.providers.base import (
     parse_translations,
 )
 
+anthropic = LazyModule("anthropic")  # imported on first use (see _lazy)
+
 
 @functools.lru_cache(maxsize=8)
-def _client(api_key: str, base_url: str, timeout: float) -> anthropic.Anthropic:
+def _client(api_key: str, base_url: str, timeout: float) -> Any:
     """One SDK client (and its connection pool) per configuration and process; SDK retries off."""
     return anthropic.Anthropic(api_key=api_key, base_url=base_url, max_retries=0, timeout=timeout)
 
@@ -43,7 +45,7 @@ class AnthropicProvider(Provider):
     def model_name(self) -> str:
         return settings.ANTHROPIC_MODEL
 
-    def client(self) -> anthropic.Anthropic:
+    def client(self) -> Any:
         return _client(settings.ANTHROPIC_API_KEY, settings.ANTHROPIC_BASE_URL, settings.TRANSLATION_HTTP_TIMEOUT)
 
     def params(self, request: Request, *, max_tokens: int) -> dict[str, Any]:

@@ -12,11 +12,11 @@ import io
 import json
 from typing import Any
 
-import openai
 from django.conf import settings
 
 from translations.errors import BAD_ANSWER, ProviderError
 from translations.providers import _errors
+from translations.providers._lazy import LazyModule
 from translations.providers.base import (
     JUDGE_PROMPT,
     SYSTEM_PROMPT,
@@ -28,9 +28,11 @@ from translations.providers.base import (
     parse_translations,
 )
 
+openai = LazyModule("openai")  # imported on first use (see _lazy)
+
 
 @functools.lru_cache(maxsize=8)
-def _client(api_key: str, base_url: str, timeout: float) -> openai.OpenAI:
+def _client(api_key: str, base_url: str, timeout: float) -> Any:
     """One SDK client (and its connection pool) per configuration and process; SDK retries off."""
     return openai.OpenAI(api_key=api_key, base_url=base_url, max_retries=0, timeout=timeout)
 
@@ -45,7 +47,7 @@ class OpenAIProvider(Provider):
     def model_name(self) -> str:
         return settings.OPENAI_MODEL
 
-    def client(self) -> openai.OpenAI:
+    def client(self) -> Any:
         return _client(settings.OPENAI_API_KEY, settings.OPENAI_BASE_URL, settings.TRANSLATION_HTTP_TIMEOUT)
 
     def params(
