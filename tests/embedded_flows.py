@@ -54,9 +54,49 @@ def main() -> dict[str, object]:
         run_jobs()
 
     run.refresh_from_db()
+
+    # Domains: a TXT record on the test's local DNS server (DNS_NAMESERVERS) proves the domain.
+    from django.conf import settings
+
+    from domains.models import TenantDomain
+    from domains.services import add_domain, expected_record
+    from tests.domains.dns_server import DnsServer
+
+    domain = add_domain(tenant_id=tenant.id, domain="Shop.Demo.test.", method="dns_txt")
+    record = expected_record(domain)
+    with DnsServer() as nameserver:  # an authoritative server on loopback, in this process
+        settings.DNS_NAMESERVERS = [nameserver.address]
+        nameserver.set(record["name"], "TXT", [record["value"]])
+        run_jobs()
+    domain.refresh_from_db()
+
+    # Sitemaps: the French title published by a reviewer, then a generation on the filesystem
+    # storage (var/sitemaps) through the job.
+    from django.contrib.auth import get_user_model
+    from django.core.files.storage import storages
+
+    from seo.jobs import request_generation
+    from seo.models import SitemapGeneration
+    from translations.services import approve, publish
+
+    staff = get_user_model().objects.create_superuser("reviewer", "reviewer@demo.test", "x")
+    title_fr = Translation.objects.get(field_name="title", target_locale="fr")
+    publish(approve(title_fr.pk, user=staff).pk, user=staff)
+    request_generation(tenant_id=tenant.id)
+    run_jobs()
+    generation = SitemapGeneration.objects.get(tenant=tenant)
+    sitemaps = storages["sitemaps"]
+
     return {
+        "domain": (domain.domain, domain.status, TenantDomain.objects.filter(status="verified").count()),
+        "sitemaps": (generation.status, generation.url_count,
+                     all(sitemaps.exists(path) for path in [f["path"] for f in generation.files]
+                         + list(generation.index_files))),
+        "sitemap_location": getattr(sitemaps, "location", ""),
         "email": OutboundEmail.objects.get(pk=email_id).status,
-        "webhook": list(WebhookDelivery.objects.filter(endpoint=endpoint).values_list("status", flat=True)),
+        "webhook": sorted(
+            WebhookDelivery.objects.filter(endpoint=endpoint).values_list("message__event_type", "status")),
+        "emails": sorted(OutboundEmail.objects.values_list("subject", "status")),
         "sync": run.status,
         "products": list(Product.objects.values_list("title", flat=True)),
         "translations": sorted(
