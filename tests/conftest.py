@@ -1,8 +1,10 @@
 from __future__ import annotations
 
+import warnings
+
 import pytest
 
-from tests.workers import flush_test_redis
+from tests.workers import flush_test_redis, stop_leftover_workers
 
 
 @pytest.fixture(autouse=True)
@@ -11,6 +13,14 @@ def clean_redis():
     flush_test_redis()
     yield
     flush_test_redis()
+
+
+@pytest.fixture(autouse=True)
+def no_leftover_workers():
+    """Stop any worker a test started and left running, so it cannot run the next tests' jobs."""
+    yield
+    for command in stop_leftover_workers():
+        warnings.warn(f"a test left a worker running; stopped it: {command}", stacklevel=1)
 
 
 @pytest.fixture

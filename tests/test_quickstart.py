@@ -18,7 +18,7 @@ from tests.workers import wait_for
 ROOT = Path(__file__).resolve().parent.parent
 # What tests/settings.py puts in the environment for the suite; a new user has none of it.
 SUITE_ONLY = ("DATABASE_URL", "DEBUG", "SECRET_KEY", "ALLOWED_HOSTS", "EMAIL_BACKEND", "STATIC_MANIFEST",
-              "DJANGO_SETTINGS_MODULE", "BROXIVA_VENV", "VIRTUAL_ENV")
+              "DJANGO_SETTINGS_MODULE", "BROXIVA_VENV", "VIRTUAL_ENV", "BROXIVA_VAR_DIR", "BROXIVA_TEST_VAR_OWNER")
 
 
 def quick_start_commands() -> list[str]:

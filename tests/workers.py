@@ -16,6 +16,10 @@ from django.conf import settings
 from django.db import connection
 
 ROOT = Path(__file__).resolve().parent.parent
+# Every worker start_worker() started, so that tests/conftest.py can stop the ones a test left
+# running (it failed before its own stop()): left alone, they would keep taking the next tests'
+# jobs from this process's queues.
+_started: list[subprocess.Popen] = []
 
 
 def flush_test_redis() -> None:
@@ -60,6 +64,7 @@ def start_worker(*queues: str, burst: bool = False, scheduler: bool = True, extr
     process = subprocess.Popen(cmd, cwd=ROOT, env=env or worker_env(), stdout=log, stderr=subprocess.STDOUT,
                                start_new_session=True)
     process.log = log  # type: ignore[attr-defined]
+    _started.append(process)
     return process
 
 
@@ -80,6 +85,15 @@ def stop(process: subprocess.Popen, *, timeout: float = 15) -> str:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
     return output(process)
+
+
+def stop_leftover_workers() -> list[str]:
+    """Stop the workers started since the last call that still run; return their command lines."""
+    left = [process for process in _started if process.poll() is None]
+    _started.clear()
+    for process in left:
+        stop(process, timeout=5)
+    return [" ".join(map(str, process.args[1:])) for process in left]
 
 
 @contextmanager

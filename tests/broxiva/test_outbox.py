@@ -8,6 +8,7 @@ relayed jobs.
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import threading
@@ -81,7 +82,10 @@ def throwaway_redis(tmp_path, settings):
     """A running throwaway Redis that the queues (and the workers started by the test) use."""
     server = ThrowawayRedis(tmp_path)
     server.start()
-    settings.RQ_QUEUES = {name: {**config, "URL": server.url(15)} for name, config in settings.RQ_QUEUES.items()}
+    # This process's queue DB number (it differs per xdist process): the workers started with
+    # worker_env(REDIS_PORT=...) read REDIS_QUEUE_DB from the environment.
+    queue_db = int(os.environ["REDIS_QUEUE_DB"])
+    settings.RQ_QUEUES = {name: {**config, "URL": server.url(queue_db)} for name, config in settings.RQ_QUEUES.items()}
     try:
         yield server
     finally:
@@ -132,7 +136,7 @@ class RedisDownAtCommitTests:
         assert not OutboxJob.objects.exists()
         assert get_queue("email").job_ids == [job_id]
         run_burst_worker(throwaway_redis, "email")
-        assert throwaway_redis.client(14).lrange("test:record", 0, -1) == [b"acme welcome"]
+        assert throwaway_redis.client(int(os.environ["REDIS_DB"])).lrange("test:record", 0, -1) == [b"acme welcome"]
         assert get_queue("email").fetch_job(job_id).get_status() == "finished"
         assert outbox.relay(grace_seconds=0).pushed == 0
 

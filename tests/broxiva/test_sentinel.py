@@ -1,7 +1,7 @@
 """Redis Sentinel (DESIGN.md §2): settings, the main and queue clients, and a real worker.
 
 A real ``redis-server --sentinel`` on a free loopback port monitors the test machine's Redis
-(127.0.0.1:REDIS_PORT, 6379 by default) as ``mymaster``; the test databases stay REDIS_DB / REDIS_QUEUE_DB.
+(127.0.0.1:REDIS_PORT, 6379 by default) as ``MASTER``; the test databases stay REDIS_DB / REDIS_QUEUE_DB.
 """
 
 from __future__ import annotations
@@ -24,6 +24,9 @@ from tests.broxiva.test_settings import manage
 from tests.workers import ROOT, output, start_worker, stop, worker_env
 
 pytestmark = pytest.mark.skipif(shutil.which("redis-server") is None, reason="redis-server is not installed")
+# Sentinels find each other through the master's server-wide __sentinel__:hello channel, per master
+# name: one name per pytest process keeps parallel runs' sentinels (docs/testing.md) strangers.
+MASTER = f"mymaster-{os.environ.get('PYTEST_XDIST_WORKER') or 'serial'}"
 
 
 def free_port() -> int:
@@ -34,13 +37,13 @@ def free_port() -> int:
 
 @pytest.fixture(scope="module")
 def sentinel_port(tmp_path_factory):
-    """Start a real sentinel monitoring the suite's Redis (127.0.0.1:REDIS_PORT) as ``mymaster``; yield its port."""
+    """Start a real sentinel monitoring the suite's Redis (127.0.0.1:REDIS_PORT) as ``MASTER``; yield its port."""
     workdir = tmp_path_factory.mktemp("sentinel")
     port = free_port()
     conf = workdir / "sentinel.conf"  # sentinel rewrites its config file: a private, writable copy
     conf.write_text(
         f"port {port}\nbind 127.0.0.1\ndaemonize no\ndir {workdir}\n"
-        f"sentinel monitor mymaster 127.0.0.1 {settings.REDIS_PORT} 1\n"
+        f"sentinel monitor {MASTER} 127.0.0.1 {settings.REDIS_PORT} 1\n"
     )
     log = (workdir / "sentinel.log").open("wb")
     process = subprocess.Popen(["redis-server", str(conf), "--sentinel"], stdout=log, stderr=subprocess.STDOUT)
@@ -49,7 +52,7 @@ def sentinel_port(tmp_path_factory):
         deadline = time.monotonic() + 15
         while True:
             try:
-                if client.sentinel_get_master_addr_by_name("mymaster"):
+                if client.sentinel_get_master_addr_by_name(MASTER):
                     break
             except redis.ConnectionError:
                 pass
@@ -70,7 +73,7 @@ def sentinel_port(tmp_path_factory):
 
 def sentinel_env(port: int, **extra: str) -> dict[str, str]:
     """A child environment on Sentinel whose plain REDIS_HOST/PORT lead nowhere (port 1)."""
-    return worker_env(REDIS_SENTINELS=f"127.0.0.1:{port}", REDIS_SENTINEL_MASTER="mymaster", REDIS_PORT="1",
+    return worker_env(REDIS_SENTINELS=f"127.0.0.1:{port}", REDIS_SENTINEL_MASTER=MASTER, REDIS_PORT="1",
                       **extra)
 
 
@@ -135,9 +138,9 @@ class SentinelClientTests:
         direct = {"main": redis.Redis.from_url(settings.REDIS_URL),
                   "queue": redis.Redis.from_url(settings.REDIS_QUEUE_URL)}
         settings.REDIS_SENTINELS = [("127.0.0.1", sentinel_port)]
-        # "mymaster" resolves to no address: only the sentinel can say where the master is.
-        settings.REDIS_URL = f"redis://mymaster/{os.environ['REDIS_DB']}"
-        settings.REDIS_QUEUE_URL = f"redis://mymaster/{os.environ['REDIS_QUEUE_DB']}"
+        # MASTER resolves to no address: only the sentinel can say where the master is.
+        settings.REDIS_URL = f"redis://{MASTER}/{os.environ['REDIS_DB']}"
+        settings.REDIS_QUEUE_URL = f"redis://{MASTER}/{os.environ['REDIS_QUEUE_DB']}"
         yield direct
         for client in direct.values():
             client.close()
