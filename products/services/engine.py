@@ -74,8 +74,14 @@ def apply_page(
     skipped: list[Skipped] | None = None,
     strategy: str,
     full: bool = False,
+    categories: dict[str, tuple[str, int]] | None = None,
 ) -> PageResult:
-    """Store ``products`` (one page) for ``run``; return what happened. Call inside ``atomic()``."""
+    """Store ``products`` (one page) for ``run``; return what happened. Call inside ``atomic()``.
+
+    ``categories``: the run's own record of the categories it has stored so far (external id →
+    (name, id)), carried from page to page so a page whose categories are all known and unrenamed
+    reads none of them again. Drop it when a page fails: it may name rows that were rolled back.
+    """
     result = PageResult(skipped=list(skipped or []))
     page: dict[str, SourceProduct] = {}
     for item in products:  # a product twice on a page: the newest wins
@@ -105,7 +111,7 @@ def apply_page(
             _plan_new(plan, result, connection, item, run if full else None)
         else:
             _plan_existing(plan, result, connection, current, item, strategy, run, full=full)
-    write.write_page(plan, result, connection, run, full=full)
+    write.write_page(plan, result, connection, run, full=full, categories=categories)
     if full and result.skipped:
         # A product the source has but we could not read this time is not gone: never archive it.
         ids = [s.external_id for s in result.skipped if s.external_id != "?"]

@@ -183,6 +183,7 @@ def _run(run: SyncRun, *, webhook_data: dict[str, Any] | None, last_attempt: boo
             return _finish(run, connection, full=False, advance=False)
         created = run.created  # by this run so far (its earlier jobs included)
         pages = _Prefetcher(source, source_connection(connection), mode=run.mode, since=run.since)
+        categories: dict[str, tuple[str, int]] = {}  # stored by this job: later pages need not read them
         try:
             pending = pages.fetch(run.cursor or None)
             while True:
@@ -201,6 +202,7 @@ def _run(run: SyncRun, *, webhook_data: dict[str, Any] | None, last_attempt: boo
                         skipped=page.skipped,
                         strategy=strategy,
                         full=full,
+                        categories=categories,
                     )
                     run.cursor = page.next_cursor or run.cursor
                     _save_page(run, result)

@@ -25,12 +25,13 @@ class _Text(NamedTuple):
     description: str
 
 
-def write_page(plan: Plan, result: PageResult, connection: SourceConnection, run: SyncRun, *, full: bool) -> None:
+def write_page(plan: Plan, result: PageResult, connection: SourceConnection, run: SyncRun, *, full: bool,
+               categories: dict[str, tuple[str, int]] | None = None) -> None:
     if plan.seen and full:
         Product.objects.filter(pk__in=plan.seen).update(last_seen_run=run)
     if not plan.rows:
         return
-    category_ids = _upsert_categories(plan, result, connection)
+    category_ids = _upsert_categories(plan, result, connection, {} if categories is None else categories)
     ids, linked = bulk.upsert(
         tenant_id=connection.tenant_id,
         connection_id=connection.pk,
@@ -53,15 +54,21 @@ def write_page(plan: Plan, result: PageResult, connection: SourceConnection, run
         result.translations += handoff.request_product_translations(tenant=connection.tenant, changes=changes)
 
 
-def _upsert_categories(plan: Plan, result: PageResult, connection: SourceConnection) -> dict[str, int]:
+def _upsert_categories(
+    plan: Plan, result: PageResult, connection: SourceConnection, known: dict[str, tuple[str, int]]
+) -> dict[str, int]:
     """Return the ids of the page's categories, writing only the new and the renamed ones.
 
     A catalogue has few categories and every page names them again: an upsert of all of them
-    would rewrite the same rows page after page (dead tuples, WAL), so they are read first.
+    would rewrite the same rows page after page (dead tuples, WAL), so they are read first — or
+    not at all when the run already stored every one of them under the same name (``known``,
+    updated here).
     """
     wanted = {cid: name for pairs in plan.categories.values() for cid, name in pairs}
     if not wanted:
         return {}
+    if all(known.get(cid, ("", 0))[0] == name for cid, name in wanted.items()):
+        return {cid: known[cid][1] for cid in wanted}
     stored = {
         c.external_id: c
         for c in Category.objects.filter(connection=connection, external_id__in=list(wanted)).only(
@@ -85,7 +92,9 @@ def _upsert_categories(plan: Plan, result: PageResult, connection: SourceConnect
             missing, update_conflicts=True, unique_fields=["connection", "external_id"], update_fields=["name"]
         )
     result.rows_written += len(renamed) + len(missing)
-    return {c.external_id: c.pk for c in [*stored.values(), *missing]}
+    ids = {c.external_id: c.pk for c in [*stored.values(), *missing]}
+    known.update((cid, (wanted[cid], pk)) for cid, pk in ids.items())
+    return ids
 
 
 def _replace_variants(plan: Plan, result: PageResult, ids: dict[str, int]) -> None:
