@@ -28,7 +28,8 @@ from typing import Any
 from urllib.parse import quote
 
 from django.conf import settings
-from django.db.models import CharField, F, Func
+from django.db import connection
+from django.db.models import CharField, F, Func, Lookup
 from django.utils.text import slugify
 
 from broxiva.models import Tenant
@@ -123,14 +124,15 @@ def _published(
     others = [loc for loc in site.locales if loc != site.default_locale]
     if not others or not entity_ids:
         return {}
+    query = Translation.objects.filter(
+        tenant_id=site.tenant_id, target_locale__in=others, content_type__in=content_types
+    )
+    if connection.vendor == "postgresql":
+        query = query.filter(entity_id__any_of=list(entity_ids))
+    else:
+        query = query.filter(entity_id__in=entity_ids)
     rows = (
-        Translation.objects.filter(
-            tenant_id=site.tenant_id,
-            entity_id__in=entity_ids,
-            target_locale__in=others,
-            content_type__in=content_types,
-        )
-        .exclude(published_text="")
+        query.exclude(published_text="")
         .values_list("entity_id", "target_locale", "field_name", W3C("published_at"))
     )
     found: dict[tuple[str, str], tuple[bool, str | None]] = {}
@@ -141,6 +143,29 @@ def _published(
             newest = published_at
         found[(entity_id, locale)] = (required, newest)
     return found
+
+
+class _AnyOf(Lookup):
+    """``field = ANY(%s)`` with the values as one array parameter (PostgreSQL).
+
+    With thousands of ids a chunk, ``IN`` with a placeholder per id costs more than the lookup
+    itself: psycopg parses the placeholders client-side and the server plans the long list
+    (measured in bench_sitemaps).
+    """
+
+    lookup_name = "any_of"
+    prepare_rhs = False
+
+    def get_db_prep_lookup(self, value: Any, connection: Any) -> tuple[str, list[Any]]:
+        return "%s", [[str(v) for v in value]]
+
+    def as_sql(self, compiler: Any, connection: Any) -> tuple[str, list[Any]]:
+        lhs, lhs_params = self.process_lhs(compiler, connection)
+        rhs, rhs_params = self.process_rhs(compiler, connection)
+        return f"{lhs} = ANY({rhs}::varchar[])", [*lhs_params, *rhs_params]
+
+
+Translation._meta.get_field("entity_id").register_lookup(_AnyOf)  # this field only, not every CharField
 
 
 def _later(a: str | None, b: str | None) -> str | None:  # W3C strings in UTC sort as their times
