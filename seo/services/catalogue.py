@@ -35,6 +35,7 @@ from django.utils.text import slugify
 from broxiva.models import Tenant
 from products.models import Category, Product
 from seo.models import Page
+from seo.services.ahead import read_ahead
 from translations.models import Translation
 
 TYPES = ("products", "categories", "pages")
@@ -174,7 +175,7 @@ def _later(a: str | None, b: str | None) -> str | None:  # W3C strings in UTC so
     return max(a, b)
 
 
-def products(site: Site) -> Iterator[Entity]:
+def _product_chunks(site: Site) -> Iterator[tuple[list[Any], dict[tuple[str, str], tuple[bool, str | None]]]]:
     rows = (
         Product.objects.filter(tenant_id=site.tenant_id, status=Product.Status.ACTIVE)
         .order_by("id")
@@ -182,9 +183,13 @@ def products(site: Site) -> Iterator[Entity]:
         .iterator(chunk_size=site.chunk_size)
     )
     for chunk in _chunks(rows, site.chunk_size):
-        published = _published(
+        yield chunk, _published(
             site, ["product_title", "product_description"], [str(row[0]) for row in chunk], fields=("title",)
         )
+
+
+def products(site: Site) -> Iterator[Entity]:
+    for chunk, published in read_ahead(lambda: _product_chunks(site)):
         for pk, handle, external_id, updated_at in chunk:
             urls = site.urls("product", handle=handle or pk, id=pk, external_id=external_id)
             versions: dict[str, tuple[str, str | None]] = {}
@@ -198,7 +203,7 @@ def products(site: Site) -> Iterator[Entity]:
             yield Entity(versions, versions[site.default_locale][0])
 
 
-def categories(site: Site) -> Iterator[Entity]:
+def _category_chunks(site: Site) -> Iterator[tuple[list[Any], dict[tuple[str, str], tuple[bool, str | None]]]]:
     rows = (
         Category.objects.filter(tenant_id=site.tenant_id)
         .order_by("id")
@@ -206,7 +211,11 @@ def categories(site: Site) -> Iterator[Entity]:
         .iterator(chunk_size=site.chunk_size)
     )
     for chunk in _chunks(rows, site.chunk_size):
-        published = _published(site, ["category_name"], [str(row[0]) for row in chunk], fields=("name",))
+        yield chunk, _published(site, ["category_name"], [str(row[0]) for row in chunk], fields=("name",))
+
+
+def categories(site: Site) -> Iterator[Entity]:
+    for chunk, published in read_ahead(lambda: _category_chunks(site)):
         for pk, external_id, name in chunk:
             urls = site.urls("category", id=pk, external_id=external_id, slug=slugify(name) or pk)
             versions: dict[str, tuple[str, str | None]] = {}
