@@ -30,7 +30,7 @@ LOC = f"{{{SITEMAP_NS}}}loc"
 LASTMOD = f"{{{SITEMAP_NS}}}lastmod"
 MAX_INDEX_ENTRIES = 50_000  # the protocol's limit per sitemap index
 MAX_URL_LENGTH = 2048  # the protocol's limit for <loc>
-GZIP_LEVEL = 6  # gzip's default 9 costs twice the time for a few per cent
+GZIP_LEVEL = 1  # zlib level 1: ~17 % larger files than level 6 for a third less generation time (bench/README.md)
 
 
 def w3c(value: dt.datetime) -> str:
