@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from django.contrib import admin
 from django.urls import include, path, re_path
+from django.views.decorators.cache import never_cache
 
 from broxiva import dashboard
 from broxiva import views as ops_views
@@ -12,6 +13,8 @@ admin.site.site_title = "Broxiva admin"
 admin.site.index_title = "Staff"
 
 urlpatterns = [
+    # The Operations page (queue health, outbox, last alerts) for operators, under the admin's URL.
+    path("admin/operations/", dashboard.operator_required(never_cache(ops_views.operations)), name="operations"),
     path("admin/", admin.site.urls),
     # The django-rq dashboard, for operators only (broxiva.dashboard: staff with django_rq.admin).
     path("django-rq/", include((dashboard.urlpatterns(), "django_rq"))),

@@ -1,4 +1,4 @@
-"""Operator endpoints: liveness, queue health and Prometheus metrics.
+"""Operator endpoints: liveness, queue health and Prometheus metrics, and the Operations page.
 
 Access (docs/operations.md):
 - ``/health/`` and ``/health/live`` are open: they say only whether the database and Redis
@@ -198,3 +198,74 @@ def metrics(request: HttpRequest) -> HttpResponse:
         # A 503 makes Prometheus record the scrape as failed (up == 0), which alerting rules see.
         return _redis_down(request, exc)
     return HttpResponse(body, content_type=content_type)
+
+
+# --- The Operations page (admin) --------------------------------------------------------------
+
+RECENT_ALERTS = 10
+
+
+def _age(seconds: float | None) -> str:
+    """Return an age for people: "—", "45 s", "3 min 20 s", "2 h 5 min", "3 d 4 h"."""
+    if seconds is None:
+        return "—"
+    seconds = int(seconds)
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes, seconds = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes} min {seconds} s" if seconds else f"{minutes} min"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 24:
+        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+    days, hours = divmod(hours, 24)
+    return f"{days} d {hours} h" if hours else f"{days} d"
+
+
+def _queue_rows(report: dict[str, Any]) -> list[dict[str, Any]]:
+    """The report's queues in priority order, each with its dashboard links."""
+    from django.urls import reverse
+    from django_rq.settings import get_queues_map
+
+    index = get_queues_map()  # django-rq numbers queues by their sorted RQ names
+    rows = []
+    for name, data in report["queues"].items():
+        position = index.get(rq_name(name))
+        links = {}
+        if position is not None:
+            links = {
+                "queue_url": reverse("django_rq:jobs", args=[position]),
+                "failed_url": reverse("django_rq:failed_jobs", args=[position]),
+                "started_url": reverse("django_rq:started_jobs", args=[position]),
+                "scheduled_url": reverse("django_rq:scheduled_jobs", args=[position]),
+            }
+        rows.append({"name": name, **data, "oldest": _age(data["oldestWaitingAgeSeconds"]), **links})
+    return rows
+
+
+def operations(request: HttpRequest) -> HttpResponse:
+    """The health report as a page an operator reads: every queue, the outbox, the last alerts.
+
+    For operators (``broxiva.dashboard.operator_required``, the dashboard's own gate), since its
+    links lead into the dashboard. It reads Redis the way ``/health/queues`` does (two round trips,
+    no registry clean-up), so reloading it often costs nothing; the JSON endpoints stay for machines.
+    An unreachable Redis gives the dashboard's "Redis is unreachable" page (503), not a 500.
+    """
+    from django.contrib import admin
+    from django.shortcuts import render
+
+    from broxiva.models import Alert
+
+    report = health.queues_health()  # RedisError → the operator gate's 503 page
+    outbox = report.get("outbox", {})
+    context = {
+        **admin.site.each_context(request),
+        "title": "Operations",
+        "report": report,
+        "queues": _queue_rows(report),
+        "outbox": {**outbox, "oldest": _age(outbox.get("oldestAgeSeconds"))},
+        "alerts": list(Alert.objects.order_by("-created_at", "-id")[:RECENT_ALERTS]),
+        "refresh_seconds": 30,
+    }
+    # 200 whatever the status: this page is read by people (the JSON endpoints answer 503 for machines).
+    return render(request, "admin/operations.html", context)
