@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import sys
 from pathlib import Path
 from urllib.parse import quote
 
@@ -625,3 +626,17 @@ LOGGING["formatters"]["text"] = {"()": "broxiva.logs.TextFormatter"}
 LOGGING["formatters"]["json"] = {"()": "broxiva.logs.JsonFormatter"}
 LOGGING["handlers"]["console"]["filters"] = ["job_context"]
 LOGGING["handlers"]["console"]["formatter"] = LOG_FORMAT
+
+# Error tracking (broxiva.errors, docs/operations.md): SENTRY_DSN (also SENTRY_DSN_FILE) turns on
+# sentry-sdk with its Django and RQ integrations in every process; unset, the SDK is never
+# initialised and nothing is sent. Events are tagged with the job's id, queue and attempt and
+# carry no secret (settings' values, URL credentials, local variables, bodies and PII are left out).
+SENTRY_DSN = env_str("SENTRY_DSN")
+SENTRY_ENVIRONMENT = env_str("SENTRY_ENVIRONMENT", "production")
+SENTRY_RELEASE = env_str("SENTRY_RELEASE")
+SENTRY_TRACES_SAMPLE_RATE = env_float("SENTRY_TRACES_SAMPLE_RATE", 0.0, minimum=0.0, maximum=1.0)
+if SENTRY_DSN:
+    from broxiva.errors import init_sentry
+
+    init_sentry(SENTRY_DSN, environment=SENTRY_ENVIRONMENT, release=SENTRY_RELEASE,
+                traces_sample_rate=SENTRY_TRACES_SAMPLE_RATE, settings_module=sys.modules[__name__])

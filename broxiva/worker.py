@@ -47,18 +47,24 @@ class BroxivaWorkerMixin:
     def handle_exception(self, job: Any, *exc_info: Any) -> None:
         if isinstance(exc_info[1], DeferJob) and can_defer(job):
             return  # not an error: no traceback in the log, no error handlers
+        # Before the error handlers (Sentry's RQ integration among them), so they see a job that
+        # fails for good as such: it reports only failures with no retry left.
+        self._spend_no_retries_on_permanent_error(job, exc_info[1])
         super().handle_exception(job, *exc_info)
 
     def handle_job_failure(self, job: Any, queue: Any, started_job_registry: Any = None, exc_string: str = "") -> None:
         error = sys.exc_info()[1]
         if isinstance(error, DeferJob) and reschedule_deferred_job(self, job, queue, deferral=error):
             return
+        self._spend_no_retries_on_permanent_error(job, error)
+        super().handle_job_failure(job, queue, started_job_registry=started_job_registry, exc_string=exc_string)
+
+    def _spend_no_retries_on_permanent_error(self, job: Any, error: BaseException | None) -> None:
+        # A permanent error (bad credentials, invalid data: providers say so with
+        # ``transient=False``) stays permanent: fail the job now instead of burning retries.
         if getattr(error, "transient", None) is False and job.retries_left:
-            # A permanent error (bad credentials, invalid data: providers say so with
-            # ``transient=False``) stays permanent: fail the job now instead of burning retries.
             self.log.info("job %s failed permanently, %d retries not used", job.id, job.retries_left)
             job.retries_left = 0
-        super().handle_job_failure(job, queue, started_job_registry=started_job_registry, exc_string=exc_string)
 
     # --- Operations (broxiva.recovery, broxiva.retention, broxiva.logs) -------------------------
     # Crash recovery: a short job lease, frequent registry maintenance, and idle waits no longer
