@@ -309,3 +309,52 @@ def liveness() -> tuple[bool, dict[str, str]]:
             logger.warning("liveness check %s failed: %s", name, type(exc).__name__)
             checks[name] = f"error: {type(exc).__name__}"
     return all(value == "ok" for value in checks.values()), checks
+
+
+WORKER_FIELDS = ("hostname", "pid", "state", "queues", "current_job", "last_heartbeat", "birth",
+                 "successful_job_count", "failed_job_count")
+
+
+def workers(*, now: datetime | None = None, client: Redis | None = None) -> list[dict[str, Any]]:
+    """Return the workers registered on this deployment's queues, in two round trips, by host and pid.
+
+    Each: name, hostname, pid, state (idle/busy/suspended…), current job id, the logical queues it
+    listens to in its order, seconds since its last heartbeat, whether that is within
+    ``HEALTH_WORKER_STALE_SECONDS`` (``alive``), and its finished/failed job counts.
+    """
+    client = client or connection()
+    now = now or datetime.now(UTC)
+    stale = Thresholds.from_settings().worker_stale
+    ours = {rq_name(name): name for name in PRIORITY_ORDER}
+    keys = sorted(_text(key) for key in client.smembers("rq:workers"))
+    if not keys:
+        return []
+    with client.pipeline(transaction=False) as pipe:
+        for key in keys:
+            pipe.hmget(key, WORKER_FIELDS)
+        replies = pipe.execute()
+    found = []
+    for key, values in zip(keys, replies, strict=True):
+        data = {field: (_text(value) if value is not None else None) for field, value in zip(WORKER_FIELDS, values,
+                                                                                              strict=True)}
+        if data["birth"] is None and data["last_heartbeat"] is None:
+            continue  # its hash expired: a dead worker's leftover id
+        queues = [ours[q] for q in (data["queues"] or "").split(",") if q in ours]
+        if not queues:
+            continue  # another deployment's worker (QUEUE_PREFIX) on the same Redis DB
+        age = None
+        if data["last_heartbeat"]:
+            age = max(0.0, (now - utcparse(data["last_heartbeat"])).total_seconds())
+        found.append({
+            "name": key.removeprefix("rq:worker:"),
+            "hostname": data["hostname"] or "?",
+            "pid": int(data["pid"]) if (data["pid"] or "").isdigit() else None,
+            "state": data["state"] or "?",
+            "currentJob": data["current_job"] or None,
+            "queues": queues,
+            "heartbeatAgeSeconds": round(age, 1) if age is not None else None,
+            "alive": age is not None and age <= stale,
+            "finished": int(data["successful_job_count"] or 0),
+            "failed": int(data["failed_job_count"] or 0),
+        })
+    return sorted(found, key=lambda w: (w["hostname"], w["pid"] or 0, w["name"]))

@@ -244,7 +244,7 @@ def _queue_rows(report: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def operations(request: HttpRequest) -> HttpResponse:
-    """The health report as a page an operator reads: every queue, the outbox, the last alerts.
+    """The health report as a page an operator reads: every queue, the workers, the outbox, the last alerts.
 
     For operators (``broxiva.dashboard.operator_required``, the dashboard's own gate), since its
     links lead into the dashboard. It reads Redis the way ``/health/queues`` does (two round trips,
@@ -264,6 +264,7 @@ def operations(request: HttpRequest) -> HttpResponse:
         "report": report,
         "queues": _queue_rows(report),
         "outbox": {**outbox, "oldest": _age(outbox.get("oldestAgeSeconds"))},
+        "workers": [{**w, "heartbeat": _age(w["heartbeatAgeSeconds"])} for w in health.workers()],
         "alerts": list(Alert.objects.order_by("-created_at", "-id")[:RECENT_ALERTS]),
         "refresh_seconds": 30,
     }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import socket
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -17,7 +18,7 @@ from tests.broxiva.ops_helpers import fill_queue
 from tests.broxiva.test_redis_down import PASSWORD as REDIS_PASSWORD
 from tests.broxiva.test_redis_down import free_port, refused_line
 from tests.jobs.sample import always_fails
-from tests.workers import running_worker
+from tests.workers import running_worker, wait_for
 
 pytestmark = pytest.mark.django_db
 
@@ -136,3 +137,19 @@ class ReportTests:
 )
 def test_ages_read_like_people_write_them(seconds, text):
     assert _age(seconds) == text
+
+
+@pytest.mark.django_db(transaction=True)
+def test_it_lists_the_live_workers_with_their_host_queues_and_state(client, operator):
+    client.force_login(operator)
+    assert "No worker is registered" in client.get("/admin/operations/").content.decode()
+
+    def workers_table() -> str:
+        return client.get("/admin/operations/").content.decode().split('id="ops-workers"')[1].split("</table>")[0]
+
+    with running_worker("email", "fx-refresh", scheduler=False) as worker:
+        wait_for(lambda: "fx-refresh" in workers_table(), timeout=30, what="the worker on the page")
+        workers = workers_table()
+
+        [line] = re.findall(r"<tr title=.*?</tr>", workers, re.S)
+        assert cells(line)[:5] == [socket.gethostname(), str(worker.pid), "idle", "—", "email, fx-refresh"]
