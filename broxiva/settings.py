@@ -617,6 +617,10 @@ ALERT_REMINDER_INTERVAL = env_int("ALERT_REMINDER_INTERVAL", 3600, minimum=0)
 WORKER_MAINTENANCE_INTERVAL = env_int("WORKER_MAINTENANCE_INTERVAL", 30, minimum=1)
 WORKER_JOB_MONITORING_INTERVAL = env_int("WORKER_JOB_MONITORING_INTERVAL", 10, minimum=1)
 WORKER_HEARTBEAT_GRACE = env_int("WORKER_HEARTBEAT_GRACE", 30, minimum=1)
+# Shutdown (broxiva.worker): after SIGTERM the current job has this many seconds to finish before
+# it is put back at the front of its queue (0: wait for it however long it takes, RQ's behaviour).
+# Give the process manager a stop timeout a few seconds longer (compose: stop_grace_period).
+WORKER_SHUTDOWN_GRACE = env_int("WORKER_SHUTDOWN_GRACE", 20, minimum=0)
 
 # Logs: every line written while a job runs carries job_id, queue, attempt and tenant.
 # LOG_FORMAT=json writes one JSON object per line (for log shippers).

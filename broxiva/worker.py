@@ -1,7 +1,8 @@
 """The project's RQ worker classes (``RQ["WORKER_CLASS"]``, used by ``manage.py rqworker``).
 
-RQ's own worker already does what production needs on SIGTERM: a warm shutdown that lets the
-current job finish, then exits. ``BroxivaWorkerMixin`` is where the project adds its job-wide
+On SIGTERM a worker finishes its current job **or puts it back**, then exits (see "Shutdown" in
+``BroxivaWorkerMixin``): a deploy never waits for an hour-long sync and never loses it either.
+``BroxivaWorkerMixin`` is where the project adds its job-wide
 behaviour (deferral, permanent errors, crash recovery, retention, log context, database
 connections that survive a PostgreSQL restart), so every ``rqworker`` process on every machine
 gets it without extra flags. Two classes carry it:
@@ -15,10 +16,14 @@ gets it without extra flags. Two classes carry it:
 
 from __future__ import annotations
 
+import os
+import signal
 import sys
+import threading
 from contextlib import nullcontext
 from typing import Any
 
+from django.conf import settings
 from django.db import connections
 from rq import SimpleWorker, Worker
 from rq.utils import now
@@ -28,9 +33,23 @@ from broxiva.logs import job_log_context
 from broxiva.queues import logical_name
 from broxiva.ratelimit import DeferJob, can_defer, reschedule_deferred_job
 
+SHUTDOWN_SIGNAL = signal.SIGUSR1
+SHUTDOWN_REQUEUES_META = "shutdown_requeues"
+
+
+class ShutdownRequeue(BaseException):  # noqa: N818 (not an error: an instruction, like SystemExit)
+    """Raised inside a running job when its worker must stop: the job goes back to its queue.
+
+    A ``BaseException`` so that a job's ``except Exception`` (recording a failure, retrying a
+    call) lets it through; ``finally`` blocks and ``atomic()`` roll-backs still run.
+    """
+
 
 class BroxivaWorkerMixin:
     """The project's behaviour on top of an RQ worker class (first in the bases)."""
+
+    _job_interruptible = False
+    _shutdown_timer: threading.Timer | None = None
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         for option, value in recovery.worker_options().items():  # see "Operations" below
@@ -47,6 +66,8 @@ class BroxivaWorkerMixin:
     def handle_exception(self, job: Any, *exc_info: Any) -> None:
         if isinstance(exc_info[1], DeferJob) and can_defer(job):
             return  # not an error: no traceback in the log, no error handlers
+        if isinstance(exc_info[1], ShutdownRequeue):
+            return  # not an error either: the job is put back (handle_job_failure)
         # Before the error handlers (Sentry's RQ integration among them), so they see a job that
         # fails for good as such: it reports only failures with no retry left.
         self._spend_no_retries_on_permanent_error(job, exc_info[1])
@@ -55,6 +76,9 @@ class BroxivaWorkerMixin:
     def handle_job_failure(self, job: Any, queue: Any, started_job_registry: Any = None, exc_string: str = "") -> None:
         error = sys.exc_info()[1]
         if isinstance(error, DeferJob) and reschedule_deferred_job(self, job, queue, deferral=error):
+            return
+        if isinstance(error, ShutdownRequeue):
+            self._requeue_for_shutdown(job, queue)
             return
         self._spend_no_retries_on_permanent_error(job, error)
         super().handle_job_failure(job, queue, started_job_registry=started_job_registry, exc_string=exc_string)
@@ -65,6 +89,73 @@ class BroxivaWorkerMixin:
         if getattr(error, "transient", None) is False and job.retries_left:
             self.log.info("job %s failed permanently, %d retries not used", job.id, job.retries_left)
             job.retries_left = 0
+
+    # --- Shutdown --------------------------------------------------------------------------------
+    # SIGTERM (a deploy, a scale-down) starts RQ's warm shutdown: no new job, the current one may
+    # finish. If it has not finished after WORKER_SHUTDOWN_GRACE seconds (or at a second SIGTERM),
+    # ShutdownRequeue is raised inside it: the job unwinds (finally blocks, transaction roll-back,
+    # locks and idempotency claims released) and goes back to the FRONT of its queue with its
+    # retry budget untouched, for another worker to run; then the worker exits. The process
+    # manager's stop timeout only needs to exceed the grace by a few seconds, whatever the
+    # queues' timeouts. A job interrupted this way runs again from its start, as after a crash:
+    # jobs are at-least-once by contract (DESIGN.md §3). SIGKILL still leaves crash recovery.
+
+    def _install_signal_handlers(self) -> None:
+        super()._install_signal_handlers()
+        # Inherited by forked work horses: the parent interrupts its horse's job with this signal.
+        signal.signal(SHUTDOWN_SIGNAL, self._interrupt_job_signal)
+
+    def _interrupt_job_signal(self, signum: int, frame: Any) -> None:
+        if self._job_interruptible:  # only while the job's own code runs, not RQ's bookkeeping
+            self._job_interruptible = False
+            raise ShutdownRequeue(f"worker {self.name} is shutting down")
+
+    def request_stop(self, signum: int, frame: Any) -> None:
+        grace = settings.WORKER_SHUTDOWN_GRACE
+        if grace > 0 and self._shutdown_timer is None and self.get_state() == "busy":
+            self.log.info("warm shutdown: the current job has %ss to finish before it is put back", grace)
+            self._shutdown_timer = threading.Timer(grace, self.interrupt_current_job)
+            self._shutdown_timer.daemon = True
+            self._shutdown_timer.start()
+        super().request_stop(signum, frame)
+
+    def request_force_stop(self, signum: int, frame: Any) -> None:
+        # A second SIGTERM/SIGINT: put the job back now instead of killing it (RQ would SIGKILL the
+        # horse and leave the job to crash recovery, spending an attempt a minute later).
+        if self._shutdown_requested_date and (now() - self._shutdown_requested_date).total_seconds() < 1:
+            return  # RQ ignores a duplicate signal within a second too
+        if self.get_state() == "busy" and self.interrupt_current_job():
+            return
+        super().request_force_stop(signum, frame)
+
+    def interrupt_current_job(self) -> bool:
+        """Raise ShutdownRequeue inside the running job; return False if there is none to interrupt."""
+        raise NotImplementedError
+
+    def _requeue_for_shutdown(self, job: Any, queue: Any) -> None:
+        count = int(job.meta.get(SHUTDOWN_REQUEUES_META, 0)) + 1
+        job.meta[SHUTDOWN_REQUEUES_META] = count
+        # Back on the queue first (status queued, retries_left as it was), then this execution's
+        # record removed: a crash between the two leaves the job queued and "started" (recovery may
+        # run it twice, which jobs allow), never in neither. enqueue_job opens its own transaction.
+        queue.enqueue_job(job, at_front=True)
+        with self.connection.pipeline() as pipeline:
+            self.cleanup_execution(job, pipeline=pipeline)
+            pipeline.execute()
+        self.log.warning("job %s put back at the front of %s: the worker is shutting down (%d time(s))",
+                         job.id, queue.name, count)
+
+    def _perform_interruptibly(self, job: Any) -> None:
+        original = job.perform
+
+        def perform() -> Any:
+            self._job_interruptible = True
+            try:
+                return original()
+            finally:
+                self._job_interruptible = False
+
+        job.perform = perform
 
     # --- Operations (broxiva.recovery, broxiva.retention, broxiva.logs) -------------------------
     # Crash recovery: a short job lease, frequent registry maintenance, and idle waits no longer
@@ -120,6 +211,7 @@ class BroxivaWorkerMixin:
         # Idempotency claims made by the job record this execution as their holder, so the job's
         # retry after a crash can take them over (broxiva.idempotency).
         execution = self.execution
+        self._perform_interruptibly(job)
         try:
             with idempotency.held_by_job(queue.name, job.id, execution.id) if execution else nullcontext():
                 return super().perform_job(job, queue)
@@ -158,6 +250,23 @@ class BroxivaWorker(BroxivaWorkerMixin, Worker):
         connections.close_all()
         super().fork_work_horse(job, queue)
 
+    def setup_work_horse_signals(self) -> None:
+        # The horse ignores SIGTERM: a process manager that signals every process of the service
+        # (systemd's default KillMode=control-group, Heroku) must not kill the job under its worker.
+        # The worker decides: finish within the grace, or ShutdownRequeue (SHUTDOWN_SIGNAL).
+        super().setup_work_horse_signals()
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+    def interrupt_current_job(self) -> bool:
+        horse = self.horse_pid
+        if not horse:
+            return False
+        try:
+            os.kill(horse, SHUTDOWN_SIGNAL)  # the horse raises ShutdownRequeue inside the job
+        except ProcessLookupError:
+            return False
+        return True
+
     def perform_job(self, job: Any, queue: Any) -> bool:
         try:
             return super().perform_job(job, queue)
@@ -179,3 +288,12 @@ class BroxivaSimpleWorker(BroxivaWorkerMixin, SimpleWorker):
 
     def get_heartbeat_ttl(self, job: Any) -> int:
         return SimpleWorker.get_heartbeat_ttl(self, job)
+
+    def interrupt_current_job(self) -> bool:
+        if not self._job_interruptible:
+            return False
+        if threading.current_thread() is threading.main_thread():
+            self._job_interruptible = False
+            raise ShutdownRequeue(f"worker {self.name} is shutting down")  # from the signal handler
+        os.kill(os.getpid(), SHUTDOWN_SIGNAL)  # from the grace timer: the main thread runs the job
+        return True
