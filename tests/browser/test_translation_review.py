@@ -45,7 +45,7 @@ def test_a_publisher_corrects_a_flagged_translation_approves_and_publishes_it_by
     assert PSEUDO_FLAG in page.inner_text("#tr-flags") and page.is_visible("#tr-needs-review")
     assert page.locator("input[value=Publish]").count() == 0  # not approved yet
 
-    page.fill("#tr-edit", "Chemise en coton rouge")
+    page.get_by_label("Edit the translation").fill("Chemise en coton rouge")
     flow.press("input[value='Save edit']", "Enter")
     page.wait_for_selector("text=edit: the translation is now Auto-translated")
     flow.step("corrected")
