@@ -85,7 +85,7 @@ class DashboardTests:
         flow.forbid(*secrets)
 
         flow.log_in("olga")
-        flow.click("#broxiva-operations a:has-text('Job queues (django-rq dashboard)')")
+        flow.click(page.get_by_role("link", name="Job queues (django-rq dashboard)"))
         flow.step("dashboard")
         index = queue_index("translation")
         failed_link = page.locator(f"a[href='/django-rq/queues/{index}/failed/']")
