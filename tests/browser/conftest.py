@@ -81,8 +81,9 @@ def shots(request) -> Path:
 
 
 @pytest.fixture
-def page(shots, monkeypatch):
-    sync_playwright = _sync_playwright()
+def page(request, monkeypatch):
+    sync_playwright = _sync_playwright()  # skip or fail before anything is written
+    shots = request.getfixturevalue("shots")
     # Playwright's sync API runs an event loop in this thread; the test's own ORM calls are still
     # synchronous (the documented workaround for Playwright with Django).
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
