@@ -2,7 +2,10 @@
 
 The row is written by the services only: the change page is read-only, and staff act through
 the actions ("verify now", "regenerate token", "mark failed"), which record who did what in the
-domain's history. Adding a domain goes through ``add_domain`` (normalised, first check queued).
+domain's history; the change page also has a "Verify now" button (a POST form of its own, CSRF
+checked, the action's permission). Every action needs the change permission on domains: staff who
+may only view see neither the actions nor the button, and a forged POST is refused (403).
+Adding a domain goes through ``add_domain`` (normalised, first check queued).
 """
 
 from __future__ import annotations
@@ -13,9 +16,11 @@ from typing import Any
 import idna
 from django import forms
 from django.contrib import admin, messages
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
 from domains import services
@@ -53,6 +58,31 @@ class TenantDomainAdmin(admin.ModelAdmin):
                                "findings")}),
         ("History", {"fields": ("history", "created_at", "updated_at")}),
     )
+
+    def get_urls(self) -> list[Any]:
+        view = self.admin_site.admin_view  # login, staff, CSRF
+        return [path("<int:pk>/verify/", view(self.verify_view), name="domains_tenantdomain_verify"),
+                *super().get_urls()]
+
+    def verify_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        """The change page's "Verify now" button: the action's work for one domain, back to its page."""
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        row = get_object_or_404(TenantDomain, pk=pk)
+        if not self.has_change_permission(request, row):
+            raise PermissionDenied("verifying a domain needs the change permission on domains")
+        done = services.verify_now(row.pk)
+        said = {"running": "a check is already under way; reload the page in a moment.",
+                "recorded": "recorded; the next sweep will queue it."}
+        self.message_user(request, f"Check requested for {row.domain}: "
+                                   + said.get(done, "a worker will check it as soon as one is free."),
+                          messages.SUCCESS)
+        return HttpResponseRedirect(reverse("admin:domains_tenantdomain_change", args=[row.pk]))
+
+    def change_view(self, request: HttpRequest, object_id: str, form_url: str = "",
+                    extra_context: dict[str, Any] | None = None) -> HttpResponse:
+        context = {**(extra_context or {}), "can_verify": self.has_change_permission(request)}
+        return super().change_view(request, object_id, form_url, extra_context=context)
 
     def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any) -> Any:
         if obj is None:
@@ -115,19 +145,19 @@ class TenantDomainAdmin(admin.ModelAdmin):
         return format_html("<table><tr><th>when</th><th>from</th><th>to</th><th>why</th><th>by</th></tr>{}</table>",
                            rows)
 
-    @admin.action(description="Verify now (ahead of the queue)")
+    @admin.action(description="Verify now (ahead of the queue)", permissions=["change"])
     def verify_now(self, request: HttpRequest, queryset: QuerySet) -> None:
         done = {pk: services.verify_now(pk) for pk in queryset.values_list("pk", flat=True)}
         self.message_user(request, f"Check requested for {len(done)} domain(s).", messages.SUCCESS)
 
-    @admin.action(description="Regenerate token (back to pending)")
+    @admin.action(description="Regenerate token (back to pending)", permissions=["change"])
     def regenerate_token(self, request: HttpRequest, queryset: QuerySet) -> None:
         for pk in queryset.values_list("pk", flat=True):
             services.regenerate_token(pk, actor=request.user.get_username())
         self.message_user(request, f"New token for {queryset.count()} domain(s); they are pending again. "
                                    "Give the tenant the new record to publish.", messages.SUCCESS)
 
-    @admin.action(description="Mark failed")
+    @admin.action(description="Mark failed", permissions=["change"])
     def mark_failed(self, request: HttpRequest, queryset: QuerySet) -> None:
         changed = sum(services.mark_failed(pk, actor=request.user.get_username())
                       for pk in queryset.values_list("pk", flat=True))

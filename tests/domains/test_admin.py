@@ -81,3 +81,60 @@ def test_the_actions_verify_now_regenerate_the_token_and_mark_failed(admin_clien
     d.refresh_from_db()
     assert d.status == "failed" and d.failure_reason == "marked failed by staff"
     assert WebhookMessage.objects.filter(event_type="domain.failed").count() == 1
+
+
+def test_the_change_page_has_a_verify_now_button_that_queues_the_check_ahead(admin_client, acme,
+                                                                           django_capture_on_commit_callbacks):
+    d = make_domain(acme, "shop.example")
+    other = make_domain(acme, "other.example")
+    with django_capture_on_commit_callbacks(execute=True):
+        get_queue("domain-verification").enqueue_call("domains.jobs.domain_verify_job", kwargs={"domain_id": other.pk},
+                                                      job_id=f"domain-verify-{other.pk}")
+    assert get_queue("domain-verification").job_ids == [f"domain-verify-{other.pk}"]
+    page = admin_client.get(f"{URL}{d.pk}/change/").content.decode()
+    form = f'<form method="post" action="{URL}{d.pk}/verify/">'
+    assert form in page and '<button type="submit" id="domain-verify-now"' in page
+    # Outside the admin's own form (a nested form is dropped by browsers): it comes before it.
+    assert page.index(form) < page.index('id="tenantdomain_form"')
+    assert admin_client.get(f"{URL}{d.pk}/verify/").status_code == 405  # a GET changes nothing
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = admin_client.post(f"{URL}{d.pk}/verify/")
+    assert response.status_code == 302 and response["Location"] == f"{URL}{d.pk}/change/"
+    assert get_queue("domain-verification").job_ids == [f"domain-verify-{d.pk}", f"domain-verify-{other.pk}"]
+    assert TenantDomain.objects.get(pk=d.pk).verify_requested_at is not None
+    shown = admin_client.get(response["Location"]).content.decode()
+    assert "Check requested for shop.example: a worker will check it as soon as one is free." in shown
+    assert admin_client.post(f"{URL}999999/verify/").status_code == 404
+
+
+def test_staff_who_may_only_view_domains_get_no_button_no_actions_and_a_403(client, django_user_model, acme):
+    from django.contrib.auth.models import Permission
+
+    viewer = django_user_model.objects.create_user("vic", "vic@example.test", "pw", is_staff=True)
+    viewer.user_permissions.add(Permission.objects.get(codename="view_tenantdomain"))
+    d = make_domain(acme, "shop.example")
+    client.force_login(viewer)
+    page = client.get(f"{URL}{d.pk}/change/")
+    assert page.status_code == 200 and "shop.example" in page.content.decode()
+    assert "/verify/" not in page.content.decode() and "Verify now" not in page.content.decode()
+    listing = client.get(URL).content.decode()
+    for action in ("verify_now", "regenerate_token", "mark_failed"):
+        assert f'value="{action}"' not in listing
+    assert client.post(f"{URL}{d.pk}/verify/").status_code == 403
+    refused = client.post(URL, {"action": "verify_now", "_selected_action": [d.pk]})
+    assert refused.status_code in (200, 302)  # the admin ignores an action the user does not have
+    d.refresh_from_db()
+    assert d.verify_requested_at is None and get_queue("domain-verification").job_ids == []
+
+
+def test_the_button_checks_the_csrf_token(acme, django_user_model):
+    from django.test import Client
+
+    django_user_model.objects.create_superuser("ann", "ann@example.test", "pw")
+    d = make_domain(acme, "shop.example")
+    client = Client(enforce_csrf_checks=True)
+    client.login(username="ann", password="pw")
+    assert client.post(f"{URL}{d.pk}/verify/").status_code == 403
+    d.refresh_from_db()
+    assert d.verify_requested_at is None

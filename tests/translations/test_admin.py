@@ -82,6 +82,9 @@ def test_the_change_page_shows_source_and_translation_escaped_side_by_side(acme,
     assert 'id="tr-source"' in body and 'id="tr-translation"' in body and 'id="tr-flags"' in body
     assert "HTML the source does not have was removed" in body or "tags" in body
     assert 'value="Approve"' in body and 'value="Publish"' not in body  # not approved yet, and no permission
+    # The text fields have labels (screen readers, get_by_label): the reason and the edit box.
+    assert '<label for="tr-reject-reason">Reason</label>' in body and 'id="tr-reject-reason"' in body
+    assert '<label for="tr-edit">Edit the translation</label>' in body and 'id="tr-edit"' in body
 
 
 def test_buttons_move_the_row_and_permissions_are_checked_on_the_server(rows, reviewer, publisher):
