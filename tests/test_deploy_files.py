@@ -89,6 +89,8 @@ class ComposeTests:
             env = services[name]["environment"]
             assert env["REDIS_HOST"] == "redis" and env["DATABASE_URL"].startswith("postgres://"), name
             assert set(services[name]["depends_on"]) == {"postgres", "redis"}, name
+            # File sitemaps: written by a worker, served by web, so the processes share var/.
+            assert "var:/app/var" in services[name]["volumes"], name
 
     def test_workers_are_given_the_longest_queue_timeout_to_finish_their_job(self):
         grace = compose()["services"]["worker"]["stop_grace_period"]
