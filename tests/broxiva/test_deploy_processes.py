@@ -2,6 +2,8 @@
 
 - A worker told twice to stop (a second SIGTERM, or a process manager's stop timeout running
   out) kills its job; crash recovery then retries it, spending one attempt.
+- SIGTERM sent to every process of the worker (systemd's default ``KillMode=control-group``)
+  reaches the job's work horse too and interrupts the job: hence ``KillMode=mixed``.
 - A second ``manage.py scheduler`` is a standby: both run side by side without firing an entry
   twice, and when one is stopped the other fires everything.
 """
@@ -21,8 +23,8 @@ from rq.job import JobStatus
 
 from broxiva import schedules
 from broxiva.queues import PRIORITY_ORDER, enqueue, get_queue
-from tests.broxiva.ops_helpers import drained, start_fast_worker
-from tests.broxiva.ops_jobs import nap, runs
+from tests.broxiva.ops_helpers import _descendants, drained, start_fast_worker
+from tests.broxiva.ops_jobs import _client, nap, runs
 from tests.workers import ROOT, stop, wait_for, worker_env
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
@@ -56,6 +58,25 @@ class ColdShutdownTests:
         assert runs("cold") == 2
         assert get_queue("fx-refresh").fetch_job(job_id).retries_left == 1, "the killed run spent one of 3 attempts"
         assert f"abandoned job job_id={job_id} queue=fx-refresh" in output.join()
+
+
+class WholeGroupSigtermTests:
+    def test_sigterm_to_the_work_horse_too_interrupts_the_job_which_is_then_retried(self):
+        job_id = enqueue("fx-refresh", nap, "group", 120, first_only=True)
+        victim, victim_output = drained(start_fast_worker("fx-refresh", scheduler=False))
+        wait_for(lambda: runs("group") == 1, timeout=30, what="the job to start")
+
+        for pid in [victim.pid, *_descendants(victim.pid)]:  # what KillMode=control-group does
+            os.kill(pid, signal.SIGTERM)
+        victim.wait(timeout=30)
+        assert _client().llen("ops:done:group") == 0, "the first run finished"
+
+        replacement, _ = drained(start_fast_worker("fx-refresh"))
+        try:
+            wait_for(lambda: status(job_id) == JobStatus.FINISHED, timeout=60, what="the job to be retried")
+        finally:
+            stop(replacement)
+        assert runs("group") == 2, victim_output.text
 
 
 def start_scheduler() -> tuple[subprocess.Popen, object]:
