@@ -1,16 +1,10 @@
-"""What a deploy relies on, with real processes (docs/deploy.md).
-
-- A worker told twice to stop (a second SIGTERM, or a process manager's stop timeout running
-  out) kills its job; crash recovery then retries it, spending one attempt.
-- SIGTERM sent to every process of the worker (systemd's default ``KillMode=control-group``)
-  reaches the job's work horse too and interrupts the job: hence ``KillMode=mixed``.
-- A second ``manage.py scheduler`` is a standby: both run side by side without firing an entry
-  twice, and when one is stopped the other fires everything.
+"""What a deploy relies on, with real processes (docs/deploy.md §7): a second ``manage.py
+scheduler`` is a standby — both run side by side without firing an entry twice, and when one is
+stopped the other fires everything. (How workers stop: tests/broxiva/test_shutdown.py.)
 """
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -19,13 +13,10 @@ import time
 from collections import Counter
 
 import pytest
-from rq.job import JobStatus
 
 from broxiva import schedules
-from broxiva.queues import PRIORITY_ORDER, enqueue, get_queue
-from tests.broxiva.ops_helpers import _descendants, drained, start_fast_worker
-from tests.broxiva.ops_jobs import _client, nap, runs
-from tests.workers import ROOT, stop, wait_for, worker_env
+from broxiva.queues import PRIORITY_ORDER, get_queue
+from tests.workers import ROOT, wait_for, worker_env
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -33,50 +24,6 @@ pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 def status(job_id: str) -> str | None:
     job = get_queue("fx-refresh").fetch_job(job_id)
     return job.get_status() if job else None
-
-
-class ColdShutdownTests:
-    def test_a_second_sigterm_kills_the_job_and_crash_recovery_retries_it(self):
-        job_id = enqueue("fx-refresh", nap, "cold", 120, first_only=True)
-        # No RQ scheduler in the first worker, so the replacement's takes its lock at once.
-        victim, victim_output = drained(start_fast_worker("fx-refresh", scheduler=False))
-        wait_for(lambda: runs("cold") == 1, timeout=30, what="the job to start")
-
-        os.kill(victim.pid, signal.SIGTERM)  # warm: finish the job, then exit
-        wait_for(lambda: "warm shut down requested" in victim_output.text, timeout=10, what="the warm shutdown")
-        time.sleep(1.5)  # RQ ignores a second signal within 1 s of the first (a pool's duplicate)
-        os.kill(victim.pid, signal.SIGTERM)  # cold: kill the work horse now
-        victim.wait(timeout=30)
-        assert "cold shut down" in victim_output.text
-        assert status(job_id) == JobStatus.STARTED, "the killed job is left for crash recovery"
-
-        replacement, output = drained(start_fast_worker("fx-refresh"))
-        try:
-            wait_for(lambda: status(job_id) == JobStatus.FINISHED, timeout=60, what="the job to be retried")
-        finally:
-            stop(replacement)
-        assert runs("cold") == 2
-        assert get_queue("fx-refresh").fetch_job(job_id).retries_left == 1, "the killed run spent one of 3 attempts"
-        assert f"abandoned job job_id={job_id} queue=fx-refresh" in output.join()
-
-
-class WholeGroupSigtermTests:
-    def test_sigterm_to_the_work_horse_too_interrupts_the_job_which_is_then_retried(self):
-        job_id = enqueue("fx-refresh", nap, "group", 120, first_only=True)
-        victim, victim_output = drained(start_fast_worker("fx-refresh", scheduler=False))
-        wait_for(lambda: runs("group") == 1, timeout=30, what="the job to start")
-
-        for pid in [victim.pid, *_descendants(victim.pid)]:  # what KillMode=control-group does
-            os.kill(pid, signal.SIGTERM)
-        victim.wait(timeout=30)
-        assert _client().llen("ops:done:group") == 0, "the first run finished"
-
-        replacement, _ = drained(start_fast_worker("fx-refresh"))
-        try:
-            wait_for(lambda: status(job_id) == JobStatus.FINISHED, timeout=60, what="the job to be retried")
-        finally:
-            stop(replacement)
-        assert runs("group") == 2, victim_output.text
 
 
 def start_scheduler() -> tuple[subprocess.Popen, object]:
