@@ -4,6 +4,7 @@ import time
 
 import pytest
 import redis
+from rq import Worker
 from rq.job import JobStatus
 from rq.registry import StartedJobRegistry
 
@@ -295,13 +296,17 @@ class WorkerCrashTests:
         assert try_acquire_lock("test:claims:crash").state == "done"
 
     def test_a_duplicate_while_the_first_still_runs_waits_and_never_runs_the_work(self):
-        first = enqueue("fx-refresh", apply_once, "dup", 4)
+        # Both workers listen before either job exists: one runs the first job, the other is idle
+        # and takes the duplicate at once (starting a worker after the first job could outlast its
+        # work on a loaded machine, and the duplicate would only meet finished work).
         worker_a = start_fast_worker("fx-refresh", scheduler=False)
-        worker_b = None
+        worker_b = start_fast_worker("fx-refresh")
         try:
+            wait_for(lambda: len(Worker.all(queue=get_queue("fx-refresh"))) == 2, timeout=60,
+                     what="both workers to listen")
+            first = enqueue("fx-refresh", apply_once, "dup", 8)
             wait_for(lambda: bodies("dup"), timeout=30, what="the first job to start its work")
-            duplicate = enqueue("fx-refresh", apply_once, "dup", 4)
-            worker_b = start_fast_worker("fx-refresh")
+            duplicate = enqueue("fx-refresh", apply_once, "dup", 8)
             # It meets the live claim: deferred (no attempt spent), not finished with None.
             wait_for(lambda: status(duplicate) == JobStatus.SCHEDULED, timeout=30, what="the duplicate to defer")
             assert status(first) == JobStatus.STARTED
