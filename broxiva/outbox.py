@@ -40,7 +40,6 @@ Every outbox job has a stable job id (the caller's, or a new uuid4 hex), returne
 
 from __future__ import annotations
 
-import functools
 import logging
 import re
 import threading
@@ -121,8 +120,7 @@ def record(jobs: Sequence[Pending]) -> list[str]:
         return []
     OutboxJob.objects.bulk_create(rows)  # one INSERT; PostgreSQL returns the new ids
     _waiting_pks().extend(row.pk for row in rows)
-    # A partial, as it always was: tests/notifications tell the outbox's hook from their own by that.
-    transaction.on_commit(functools.partial(_push_after_commit))
+    transaction.on_commit(_push_after_commit)
     return [row.job_id for row in rows]
 
 
