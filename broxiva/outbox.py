@@ -40,9 +40,9 @@ Every outbox job has a stable job id (the caller's, or a new uuid4 hex), returne
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
-import threading
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -119,30 +119,13 @@ def record(jobs: Sequence[Pending]) -> list[str]:
     if not rows:
         return []
     OutboxJob.objects.bulk_create(rows)  # one INSERT; PostgreSQL returns the new ids
-    _waiting_pks().extend(row.pk for row in rows)
-    transaction.on_commit(_push_after_commit)
+    transaction.on_commit(functools.partial(_push_after_commit, [row.pk for row in rows]))
     return [row.job_id for row in rows]
 
 
-# The rows recorded in this thread whose hook has not run yet. The first hook after a commit
-# pushes them all at once (one lock, one push and one replication wait per transaction, not one
-# per enqueue() call); the transaction's other hooks then find nothing left. A row whose savepoint
-# rolled back is simply not found; pks are never reused, so a stale one matches nothing.
-_local = threading.local()
-
-
-def _waiting_pks() -> list[int]:
-    if not hasattr(_local, "pks"):
-        _local.pks = []
-    return _local.pks
-
-
-def _push_after_commit() -> None:
+def _push_after_commit(pks: list[int]) -> None:
     # Runs after the caller's commit: never raise (the caller's work is done and must not look
     # failed); whatever is not pushed stays in the table for the relay.
-    pks, _local.pks = _waiting_pks(), []
-    if not pks:
-        return
     try:
         with transaction.atomic():
             rows = list(OutboxJob.objects.select_for_update(skip_locked=True).filter(pk__in=pks).order_by("pk"))

@@ -197,19 +197,6 @@ class CommitHookTests:
         assert get_queue("email").job_ids == [job_id]
         assert not OutboxJob.objects.exists()
 
-    def test_one_transactions_enqueue_calls_are_pushed_by_one_hook(self):
-        with CaptureQueriesContext(connection) as queries:
-            with transaction.atomic():
-                ids = [enqueue("email", record, f"m{i}") for i in range(30)]
-                with pytest.raises(RuntimeError), transaction.atomic():  # a savepoint rolled back
-                    enqueue("email", record, "rolled back")
-                    raise RuntimeError
-            locks = [q["sql"] for q in queries.captured_queries if "FOR UPDATE" in q["sql"]]
-
-        assert len(locks) == 1  # one lock, one push, one DELETE for the 30 calls
-        assert get_queue("email").job_ids == ids
-        assert not OutboxJob.objects.exists()
-
     def test_it_keeps_the_callers_job_id(self):
         with transaction.atomic():
             assert enqueue("email", record, "a", job_id="welcome-acme-1") == "welcome-acme-1"
