@@ -21,6 +21,11 @@ pushes whatever the hooks could not. Its guarantees:
 - **No two relays push the same row at once**, nor a relay and a hook: each takes its rows with
   ``SELECT … FOR UPDATE SKIP LOCKED`` and holds the locks until its deletions commit, so two
   relays on two machines split the waiting rows between them.
+- **Replicated before deleted** (``OUTBOX_WAIT_REPLICAS`` > 0): Redis replicates
+  asynchronously, so a master that took a push and died before passing it on loses it. With the
+  setting, a batch's rows are deleted only after ``WAIT`` says that many replicas have it
+  (``_confirm_replicated``); otherwise they stay, with the error, and the relay re-pushes or
+  confirms them later.
 - **At least once, not exactly once.** A process that pushed and then died before its deletion
   committed leaves rows for the next relay. The relay only takes rows older than
   ``OUTBOX_RELAY_GRACE_SECONDS`` (the hook normally finishes within milliseconds of the commit)
@@ -171,6 +176,8 @@ def push(rows: Sequence[OutboxJob], *, check_existing: bool) -> RelayReport:
                         pipeline=pipe,
                     )
                     pipe.execute()
+                if settings.OUTBOX_WAIT_REPLICAS:
+                    _confirm_replicated(queue, batch)
             except RedisError as exc:
                 # Redis is down or failing: stop here, keep this batch and every later row.
                 redis_down = _describe(exc)
@@ -227,6 +234,37 @@ def backlog() -> tuple[int, datetime | None]:
     """Return how many jobs wait in the outbox and when the oldest was recorded (one query)."""
     result = OutboxJob.objects.aggregate(waiting=Count("id"), oldest=Min("created_at"))
     return result["waiting"], result["oldest"]
+
+
+class NotReplicated(RedisError):
+    """Fewer replicas than ``OUTBOX_WAIT_REPLICAS`` acknowledged a push: its rows are kept."""
+
+
+# A key written just before WAIT, on the same connection: WAIT waits for the connection's own last
+# write, so this write (later than the push, on the same master) makes it cover the push too.
+REPLICATION_MARK = "broxiva:outbox:replication-mark"
+
+
+def _confirm_replicated(queue: Queue, rows: Sequence[OutboxJob]) -> None:
+    """Raise ``NotReplicated`` unless ``rows``' jobs are on the master and on enough replicas.
+
+    One pipeline on one connection: the jobs exist (so this connection reached the master that
+    took the push, not a newly promoted one that never saw it), a write, then ``WAIT``.
+    """
+    wanted, timeout = settings.OUTBOX_WAIT_REPLICAS, settings.OUTBOX_WAIT_TIMEOUT_MS
+    with queue.connection.pipeline(transaction=False) as pipe:
+        for row in rows:
+            pipe.exists(Job.key_for(row.job_id))
+        pipe.set(REPLICATION_MARK, rows[-1].job_id, ex=60)
+        pipe.wait(wanted, timeout)
+        *exists, _, acknowledged = pipe.execute()
+    missing = len(rows) - sum(1 for n in exists if n)
+    if missing:
+        raise NotReplicated(f"{missing} pushed job(s) missing from the master right after the push")
+    if acknowledged < wanted:
+        raise NotReplicated(
+            f"replication not confirmed: {acknowledged} of {wanted} replica(s) acknowledged within {timeout} ms"
+        )
 
 
 def _by_queue(rows: Iterable[OutboxJob]) -> dict[str, list[OutboxJob]]:

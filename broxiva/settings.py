@@ -294,6 +294,11 @@ RQ_FAILURE_TTL = env_int("RQ_FAILURE_TTL", 30 * 24 * 3600, minimum=1)
 # commit hook normally pushes within milliseconds), at most OUTBOX_RELAY_LIMIT rows a run.
 OUTBOX_RELAY_GRACE_SECONDS = env_int("OUTBOX_RELAY_GRACE_SECONDS", 30, minimum=0)
 OUTBOX_RELAY_LIMIT = env_int("OUTBOX_RELAY_LIMIT", 10_000, minimum=1)
+# Replication before a row is deleted (broxiva.outbox, docs/outbox.md): with OUTBOX_WAIT_REPLICAS > 0
+# a pushed batch's rows are deleted only once that many replicas acknowledged it (Redis WAIT, at
+# most OUTBOX_WAIT_TIMEOUT_MS); otherwise they stay for the relay. 0 = delete once the master took it.
+OUTBOX_WAIT_REPLICAS = env_int("OUTBOX_WAIT_REPLICAS", 0, minimum=0)
+OUTBOX_WAIT_TIMEOUT_MS = env_int("OUTBOX_WAIT_TIMEOUT_MS", 500, minimum=1)
 
 # --- E-mail -----------------------------------------------------------------------------------
 

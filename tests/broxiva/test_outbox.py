@@ -30,7 +30,7 @@ from broxiva.models import OutboxJob, Tenant
 from broxiva.queues import enqueue, enqueue_many, get_queue, rq_name
 from broxiva.schedules import SCHEDULES
 from tests.jobs.sample import greet_job, record
-from tests.workers import start_worker, stop, worker_env
+from tests.workers import start_worker, stop, wait_for, worker_env
 
 
 def free_port() -> int:
@@ -223,6 +223,54 @@ class CommitHookTests:
         assert len(inserts) == 1 and len(ids) == len(set(ids)) == 1200
         assert get_queue("email").job_ids == ids
         assert not OutboxJob.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+class ReplicationTests:
+    """OUTBOX_WAIT_REPLICAS: a row is deleted only once replicas acknowledged its push (Redis WAIT)."""
+
+    def test_without_a_replica_the_pushed_jobs_rows_stay_until_replication_is_not_required(self, settings):
+        settings.OUTBOX_WAIT_REPLICAS, settings.OUTBOX_WAIT_TIMEOUT_MS = 1, 50  # the suite's Redis has no replica
+        with transaction.atomic():
+            job_id = enqueue("email", record, "unreplicated")
+
+        assert get_queue("email").job_ids == [job_id]  # the master took it...
+        row = OutboxJob.objects.get()  # ...but nothing says a replica did: the row stays
+        assert (row.job_id, row.attempts) == (job_id, 1)
+        assert row.last_error == "NotReplicated: replication not confirmed: 0 of 1 replica(s) acknowledged within 50 ms"
+        report = outbox.relay(grace_seconds=0)
+        assert (report.pushed, report.failed, report.redis_failed) == (0, 1, True)
+        assert OutboxJob.objects.get().attempts == 2
+
+        settings.OUTBOX_WAIT_REPLICAS = 0
+        report = outbox.relay(grace_seconds=0)
+        assert (report.pushed, report.already_in_redis, report.failed) == (0, 1, 0)
+        assert not OutboxJob.objects.exists()
+        assert get_queue("email").job_ids == [job_id]  # pushed once
+
+    def test_with_a_replica_the_rows_are_deleted_once_it_has_the_jobs(self, tmp_path, settings):
+        master = ThrowawayRedis(tmp_path / "master")
+        replica = ThrowawayRedis(tmp_path / "replica")
+        for server in (master, replica):
+            server.workdir.mkdir()
+        master.start()
+        try:
+            replica.start()
+            replica.client(0).replicaof("127.0.0.1", master.port)
+            wait_for(lambda: replica.client(0).info("replication")["master_link_status"] == "up",
+                     timeout=30, what="the replica to sync")
+            queue_db = int(os.environ["REDIS_QUEUE_DB"])
+            settings.RQ_QUEUES = {name: {**c, "URL": master.url(queue_db)} for name, c in settings.RQ_QUEUES.items()}
+            settings.OUTBOX_WAIT_REPLICAS, settings.OUTBOX_WAIT_TIMEOUT_MS = 1, 5000
+            with transaction.atomic():
+                ids = enqueue_many("email", record, [{"marker": f"m{i}"} for i in range(700)])  # two batches
+
+            assert not OutboxJob.objects.exists()
+            on_replica = replica.client(queue_db)
+            assert all(on_replica.exists(f"rq:job:{job_id}") for job_id in ids)
+        finally:
+            replica.stop()
+            master.stop()
 
 
 @pytest.mark.django_db

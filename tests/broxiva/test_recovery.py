@@ -10,6 +10,7 @@ import pytest
 import redis
 from django.conf import settings
 from rq import Queue
+from rq.exceptions import DequeueTimeout
 from rq.job import Job, JobStatus
 from rq.registry import FailedJobRegistry
 
@@ -136,6 +137,36 @@ class KilledWorkerTests:
         assert runs("popped") == 1
         assert queue.connection.llen(queue.intermediate_queue_key) == 0
         assert f"abandoned job job_id={job_id} queue=fx-refresh was popped but never started" in output.join()
+
+
+class MultiQueueDequeueTests:
+    """A worker of several queues moves each job into its queue's intermediate list (never pops)."""
+
+    def test_a_job_taken_by_a_worker_of_several_queues_stays_in_a_list_until_it_is_started(self):
+        first, second = get_queue("email"), get_queue("fx-refresh")
+        job_id = enqueue("fx-refresh", nap, "moved", 0)
+        worker = BroxivaWorker([first, second], connection=first.connection)
+
+        job, queue = worker.queue_class.dequeue_any([first, second], None, connection=first.connection)
+
+        # A worker killed right now leaves the job where recovery looks, not in no list at all.
+        assert (job.id, queue.name) == (job_id, "fx-refresh")
+        assert second.connection.lrange(second.intermediate_queue_key, 0, -1) == [job_id.encode()]
+        worker.prepare_job_execution(job)  # registering it as started drops the intermediate entry
+        assert second.connection.llen(second.intermediate_queue_key) == 0
+        assert second.fetch_job(job_id).get_status() == JobStatus.STARTED
+
+    def test_it_takes_queues_in_priority_order_and_times_out_when_all_are_empty(self):
+        first, second = get_queue("email"), get_queue("fx-refresh")
+        later = enqueue("fx-refresh", nap, "later", 0)
+        sooner = enqueue("email", nap, "sooner", 0)
+        moving = BroxivaWorker([first, second], connection=first.connection).queue_class
+
+        assert moving.dequeue_any([first, second], 1, connection=first.connection)[0].id == sooner
+        assert moving.dequeue_any([first, second], 1, connection=first.connection)[0].id == later
+        with pytest.raises(DequeueTimeout):
+            moving.dequeue_any([first, second], 1, connection=first.connection)
+        assert moving.dequeue_any([first, second], None, connection=first.connection) is None
 
 
 @pytest.mark.slow

@@ -155,3 +155,26 @@ def test_it_refuses_a_bad_payload_before_enqueueing(acme):
             target_locale="nope!",
             content={"type": "product_title", "entity_id": "1", "field_name": "f", "source_text": "t"},
         )
+
+
+def test_the_entity_lock_lasts_the_queues_timeout_and_a_minute(acme, providers, settings):
+    # A job killed mid-run holds its entity's lock: its retry waits for the lease, so the lease
+    # follows the queue's timeout (here overridden) instead of a fixed six minutes.
+    from broxiva.connections import get_redis
+    from broxiva.locks import lock_key
+    from tests.translations.helpers import run
+    from tests.translations.llm_server import translated
+    from translations.services.translate import _lock_name
+
+    settings.QUEUE_OVERRIDES = {"translation": {"timeout": 30}}
+    row = request(acme)
+    leases = []
+
+    def answer(body):
+        leases.append(get_redis().pttl(lock_key(_lock_name(row))))  # while the job holds the lock
+        return translated("anthropic")(body)
+
+    providers.script("anthropic", answer)
+    run(row)
+    assert row.status == S.AUTO_TRANSLATED
+    assert 30_000 < leases[0] <= 90_000  # 30 + 60 s, not the fixed 360 s it was

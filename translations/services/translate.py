@@ -22,6 +22,7 @@ from django.utils import timezone
 
 from broxiva.health import redact
 from broxiva.locks import LockNotAcquired, with_lock
+from broxiva.queues import policy
 from translations import formatting, providers, quality
 from translations.errors import TranslationDeferred, TranslationFailed
 from translations.models import Translation, TranslationEvent
@@ -251,7 +252,9 @@ def translation_run(*, translation_id: int, source_hash: str, provider: str | No
     if row.batch_id:
         return {"status": "skipped", "reason": "the row waits in a provider batch"}
     try:
-        with with_lock(_lock_name(row), ttl_seconds=360, wait_time_ms=0):
+        # The lease outlives the longest run the queue allows (its timeout, QUEUE_OVERRIDES applied),
+        # and no more: a job killed mid-run holds back its retry only until then.
+        with with_lock(_lock_name(row), ttl_seconds=policy("translation").timeout + 60, wait_time_ms=0):
             group = list(
                 Translation.objects.filter(
                     tenant_id=row.tenant_id,
