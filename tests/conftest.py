@@ -41,3 +41,16 @@ def globex(db):
         slug="globex", name="Globex", default_locale="ja", enabled_locales=["ja", "en"],
         default_currency="JPY", enabled_currencies=["JPY"], contact_email="it@globex.test",
     )
+
+
+@pytest.fixture
+def operator(django_user_model):
+    """Staff in the Operators group (the dashboard and the Operations page), not a superuser: olga."""
+    from django.contrib.auth.models import Group
+
+    from broxiva.dashboard import OPERATORS_GROUP, ensure_operators_group
+
+    ensure_operators_group()  # post_migrate creates it; a transactional test's flush may have emptied the table
+    user = django_user_model.objects.create_user("olga", "olga@broxiva.test", "correct horse battery", is_staff=True)
+    user.groups.add(Group.objects.get(name=OPERATORS_GROUP))
+    return user

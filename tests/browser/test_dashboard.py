@@ -6,7 +6,6 @@ import pytest
 from django.conf import settings as django_settings
 from rq.job import Job, JobStatus
 
-from broxiva.dashboard import OPERATORS_GROUP, ensure_operators_group
 from broxiva.queues import enqueue, get_queue
 from tests.jobs.sample import always_fails
 from tests.translations.conftest import ANTHROPIC_KEY, OPENAI_KEY, provider_env
@@ -22,14 +21,6 @@ def queue_index(name: str) -> int:
     return sorted(django_settings.RQ_QUEUES).index(name)
 
 
-@pytest.fixture
-def operator(django_user_model):
-    from django.contrib.auth.models import Group
-
-    ensure_operators_group()  # post_migrate creates it; a transactional test's flush may have emptied the table
-    user = django_user_model.objects.create_user("olga", "olga@example.test", "correct horse battery", is_staff=True)
-    user.groups.add(Group.objects.get(name=OPERATORS_GROUP))
-    return user
 
 
 class DashboardTests:

@@ -6,7 +6,6 @@ import pytest
 
 from broxiva.alerts import check_queues
 from broxiva.queues import enqueue, get_queue
-from tests.browser.test_dashboard import operator  # noqa: F401 (fixture)
 from tests.jobs.sample import always_fails
 from tests.workers import running_worker
 
@@ -14,7 +13,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 
 def test_an_operator_reads_the_queues_health_and_reaches_a_failed_job_in_three_clicks(
-    flow, page, operator, settings  # noqa: F811
+    flow, page, operator, settings
 ):
     settings.QUEUE_OVERRIDES = {"fx-refresh": {"attempts": 1}}
     settings.HEALTH_FAILED_WARNING, settings.HEALTH_FAILED_CRITICAL = 0, 5

@@ -16,11 +16,6 @@ pytestmark = pytest.mark.django_db
 PASSWORD = "correct horse battery"  # noqa: S105
 
 
-@pytest.fixture
-def operator(django_user_model):
-    user = django_user_model.objects.create_user("olga", "olga@broxiva.test", PASSWORD, is_staff=True)
-    user.groups.add(Group.objects.get(name=OPERATORS_GROUP))
-    return user
 
 
 @pytest.fixture

@@ -7,10 +7,8 @@ import socket
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from django.contrib.auth.models import Group
 
 from broxiva.alerts import notify
-from broxiva.dashboard import OPERATORS_GROUP
 from broxiva.models import OutboxJob
 from broxiva.queues import PRIORITY_ORDER, enqueue
 from broxiva.views import _age
@@ -25,11 +23,6 @@ pytestmark = pytest.mark.django_db
 PASSWORD = "correct horse battery"  # noqa: S105
 
 
-@pytest.fixture
-def operator(django_user_model):
-    user = django_user_model.objects.create_user("olga", "olga@broxiva.test", PASSWORD, is_staff=True)
-    user.groups.add(Group.objects.get(name=OPERATORS_GROUP))
-    return user
 
 
 def row(page: str, queue: str) -> str:
