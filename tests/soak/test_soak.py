@@ -489,7 +489,6 @@ def _duties() -> None:
 
 def _outstanding(OutboundEmail, PushDelivery, WebhookDelivery) -> dict[str, int]:  # noqa: N803 (models)
     from domains.models import TenantDomain
-    from translations.models import Translation
 
     try:
         health = queues_health()
@@ -503,16 +502,36 @@ def _outstanding(OutboundEmail, PushDelivery, WebhookDelivery) -> dict[str, int]
         "e-mails queued": OutboundEmail.objects.filter(status="queued").count(),
         "pushes queued": PushDelivery.objects.filter(status="queued").exclude(last_error__contains="429").count(),
         "webhooks due": WebhookDelivery.objects.filter(status__in=["pending", "sending"], deferrals=0).count(),
-        "translations": Translation.objects.filter(status="DRAFT").count(),
+        "translations": _translations()["pending"] if waiting >= 0 else -1,
         "domains": TenantDomain.objects.filter(last_checked_at=None, status="pending").count(),
     }
+
+
+def _translations() -> collections.Counter:
+    """Translation rows by outcome: done, failed (its job failed after its attempts), pending.
+
+    A row whose job failed for good stays a draft for reviewers (translations.md): that is the
+    "failed after its attempts" outcome (a provider's two scripted 500s plus a run lost to a kill
+    can spend all three attempts), not work left to do.
+    """
+    from broxiva.queues import get_queue
+    from translations.models import Translation
+
+    counts: collections.Counter = collections.Counter()
+    queue = get_queue("translation")
+    for status, job_id in Translation.objects.values_list("status", "job_id"):
+        if status != "DRAFT":
+            counts["done" if status == "AUTO_TRANSLATED" else status] += 1
+            continue
+        job = queue.fetch_job(job_id) if job_id else None
+        counts["failed" if job is not None and job.get_status() == "failed" else "pending"] += 1
+    return counts
 
 
 def _account(servers: Servers, expected, email_kind, push_kind, domains_with_record):
     """Return (table rows, problems, notes): each job type from PostgreSQL, checked against the wire."""
     from domains.models import TenantDomain
     from notifications.models import OutboundEmail, PushDelivery, WebhookDelivery
-    from translations.models import Translation
 
     rows, problems, notes = [], [], []
 
@@ -596,8 +615,8 @@ def _account(servers: Servers, expected, email_kind, push_kind, domains_with_rec
             problems.append(f"push {p['key']} ({kind}) ended {p['status']}: {p['last_error'][:200]}")
 
     # Translations and domains: one row each, done or not.
-    by = collections.Counter(Translation.objects.values_list("status", flat=True))
-    row("translation", sum(expected["translation"].values()), by["AUTO_TRANSLATED"], 0, 0, 0, by["DRAFT"])
+    by = _translations()
+    row("translation", sum(expected["translation"].values()), by["done"], by["failed"], 0, 0, by["pending"])
     domains = list(TenantDomain.objects.values("pk", "status", "last_checked_at"))
     checked = [d for d in domains if d["last_checked_at"] is not None or d["status"] != "pending"]
     row("domain", sum(expected["domain"].values()), len(checked), 0, 0, 0, len(domains) - len(checked))
