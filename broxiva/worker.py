@@ -340,8 +340,7 @@ class BroxivaSimpleWorker(BroxivaWorkerMixin, SimpleWorker):
     def interrupt_current_job(self) -> bool:
         if not self._job_interruptible:
             return False
-        if threading.current_thread() is threading.main_thread():
-            self._job_interruptible = False
-            raise ShutdownRequeue(f"worker {self.name} is shutting down")  # from the signal handler
+        if threading.current_thread() is threading.main_thread():  # from a SIGTERM handler: raise here
+            self._interrupt_job_signal(SHUTDOWN_SIGNAL, None)
         os.kill(os.getpid(), SHUTDOWN_SIGNAL)  # from the grace timer: the main thread runs the job
         return True
