@@ -44,13 +44,18 @@ def assert_put_back_untouched(job_id: str, behind: str) -> None:
     assert not Alert.objects.filter(source="shutdown-test").exists()  # its transaction rolled back
 
 
+def busy_worker(marker: str, worker_class: tuple[str, ...], *, grace: str):
+    """A worker running a long job, and a second job waiting behind it: (job id, worker, behind)."""
+    job_id = enqueue("email", long_the_first_time, marker)
+    worker = start_worker("email", scheduler=False, extra_args=worker_class,
+                          env=worker_env(WORKER_SHUTDOWN_GRACE=grace))
+    wait_for(lambda: runs(marker), timeout=30, what="the job to start")
+    return job_id, worker, enqueue("email", record, "behind")
+
+
 @pytest.mark.parametrize("worker_class", [(), SIMPLE], ids=["forking", "simple"])
 def test_a_job_still_running_after_the_grace_is_put_back_and_runs_again_elsewhere(worker_class):
-    job_id = enqueue("email", long_the_first_time, "grace")
-    worker = start_worker("email", scheduler=False, extra_args=worker_class,
-                          env=worker_env(WORKER_SHUTDOWN_GRACE="1"))
-    wait_for(lambda: runs("grace"), timeout=30, what="the job to start")
-    behind = enqueue("email", record, "behind")
+    job_id, worker, behind = busy_worker("grace", worker_class, grace="1")
 
     os.kill(worker.pid, signal.SIGTERM)  # as Docker or Kubernetes send it: to the worker only
     log = wait_exit(worker)
@@ -68,11 +73,7 @@ def test_a_job_still_running_after_the_grace_is_put_back_and_runs_again_elsewher
 
 @pytest.mark.parametrize("worker_class", [(), SIMPLE], ids=["forking", "simple"])
 def test_a_second_sigterm_puts_the_job_back_at_once_when_the_grace_is_unlimited(worker_class):
-    job_id = enqueue("email", long_the_first_time, "second")
-    worker = start_worker("email", scheduler=False, extra_args=worker_class,
-                          env=worker_env(WORKER_SHUTDOWN_GRACE="0"))
-    wait_for(lambda: runs("second"), timeout=30, what="the job to start")
-    behind = enqueue("email", record, "behind")
+    job_id, worker, behind = busy_worker("second", worker_class, grace="0")
 
     os.kill(worker.pid, signal.SIGTERM)
     wait_for(lambda: "warm shut down requested" in output(worker), timeout=10, what="the warm shutdown")
