@@ -35,3 +35,12 @@ def long_the_first_time(marker: str) -> str:
         return marker
     finally:
         redis_client.rpush(f"test:shutdown:{marker}", "unwound")
+
+
+def takes(marker: str, seconds: float) -> str:
+    """A job that needs a few seconds, well within the grace of the test that stops its worker."""
+    redis_client = client()
+    redis_client.rpush(f"test:shutdown:{marker}", "started")
+    time.sleep(seconds)
+    redis_client.rpush(f"test:shutdown:{marker}", "done")
+    return marker

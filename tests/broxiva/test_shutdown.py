@@ -12,7 +12,7 @@ from rq.job import JobStatus
 
 from broxiva.models import Alert
 from broxiva.queues import enqueue, get_queue, policy
-from tests.broxiva.shutdown_jobs import client, long_the_first_time, runs
+from tests.broxiva.shutdown_jobs import long_the_first_time, runs, takes
 from tests.jobs.sample import record
 from tests.workers import output, running_worker, start_worker, stop, wait_for, worker_env
 
@@ -104,13 +104,15 @@ def test_the_work_horse_ignores_a_sigterm_sent_to_every_process_of_the_service()
 
 
 def test_a_job_that_finishes_within_the_grace_is_not_disturbed():
-    job_id = enqueue("email", long_the_first_time, "quick")
-    client().rpush("test:shutdown:quick", "an earlier run")  # so this run is the quick one
+    job_id = enqueue("email", takes, "quick", 3)
     worker = start_worker("email", scheduler=False, env=worker_env(WORKER_SHUTDOWN_GRACE="30"))
-    wait_for(lambda: get_queue("email").fetch_job(job_id).get_status() != JobStatus.QUEUED, timeout=30,
-             what="the job to start")
-    log = stop(worker, timeout=60)
+    wait_for(lambda: runs("quick"), timeout=30, what="the job to start")
+    log = stop(worker, timeout=60)  # SIGTERM while the job sleeps
 
     assert worker.returncode == 0, log
-    assert get_queue("email").fetch_job(job_id).get_status() == JobStatus.FINISHED, log
-    assert "put back" not in log
+    assert "has 30s to finish" in log  # the shutdown did land while the job ran
+    assert runs("quick") == ["started", "done"]
+    job = get_queue("email").fetch_job(job_id)
+    assert job.get_status() == JobStatus.FINISHED, log
+    assert "shutdown_requeues" not in job.meta
+    assert "put back at the front" not in log
