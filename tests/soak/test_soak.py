@@ -2,8 +2,9 @@
 
 What runs (docs/testing.md, "The soak"): a Sentinel cluster of its own (``cluster.py``: master,
 one replica, three sentinels, all on loopback); ``WORKERS`` simple rqworker processes on every
-queue, configured through Sentinel; ``SOAK_JOBS`` jobs enqueued through the apps' public APIs
-inside transactions (so through the outbox) against local servers, some of which fail, are slow
+queue, configured through Sentinel; ``SOAK_JOBS`` jobs of every worker type (``scheduled.py`` has the
+exchange-rate, catalogue and sitemap ones) enqueued through the apps' public APIs inside
+transactions (so through the outbox) against local servers, some of which fail, are slow
 or ask to come back in an hour. Meanwhile a thread SIGKILLs a random worker every
 ``SOAK_KILL_INTERVAL`` seconds and starts a new one, and once SIGKILLs the Redis master while its
 replica lags, so the sentinels promote a replica that lost the last writes. The outbox waits for
@@ -43,6 +44,8 @@ from tests.notifications import smtp_server
 from tests.notifications.push_servers import Reply, VapidKeys, WebPushService
 from tests.notifications.receivers import OK, Receiver
 from tests.soak.cluster import SentinelCluster
+from tests.soak.scheduled import OVERRIDES as SCHEDULED_OVERRIDES
+from tests.soak.scheduled import ScheduledWork
 from tests.translations.llm_server import LLMServer, anthropic_error
 from tests.workers import output, start_worker, stop, worker_env
 
@@ -72,6 +75,7 @@ OVERRIDES = {
     "translation": {"backoff_base": 1, "max_delay": 2, "timeout": 20},
     "domain-verification": {"attempts": 3, "backoff_base": 1, "max_delay": 2, "timeout": 20},
     "maintenance": {"timeout": 20},
+    **SCHEDULED_OVERRIDES,
 }
 DISPATCH = "notifications.jobs.webhooks.webhook_dispatch_job"
 
@@ -79,6 +83,7 @@ DISPATCH = "notifications.jobs.webhooks.webhook_dispatch_job"
 WEBHOOK_SHARE, PUSH_SHARE = 0.30, 0.15
 TRANSLATIONS = 12
 DOMAINS = 12
+FX_JOBS, PRODUCT_SYNCS, SITEMAPS = 12, 8, 8
 
 
 # --- local servers -----------------------------------------------------------------------------
@@ -134,6 +139,7 @@ class Servers:
     smtp: SoakSmtpServer
     push: WebPushService
     llm: LLMServer
+    work: ScheduledWork
     hooks: dict[str, Receiver] = field(default_factory=dict)
     zone: object = None
 
@@ -141,6 +147,7 @@ class Servers:
         self.smtp.stop()
         self.push.stop()
         self.llm.close()
+        self.work.close()
         for receiver in self.hooks.values():
             receiver.close()
         if self.zone is not None:
@@ -253,6 +260,7 @@ def _plan(n: int) -> list[str]:
     """The job kinds to enqueue, shuffled: webhooks, pushes, a few heavy jobs, e-mail for the rest."""
     webhooks, pushes = int(n * WEBHOOK_SHARE), int(n * PUSH_SHARE)
     kinds = ["webhook"] * webhooks + ["push"] * pushes + ["translation"] * TRANSLATIONS + ["domain"] * DOMAINS
+    kinds += ["fx"] * FX_JOBS + ["product"] * PRODUCT_SYNCS + ["sitemap"] * SITEMAPS
     kinds += ["email"] * max(0, n - len(kinds))
     random.Random(20_000).shuffle(kinds)
     return kinds
@@ -285,7 +293,7 @@ def test_soak_with_faults(tmp_path, settings):
     RELAYED.clear()
     logging.disable(logging.INFO)  # 20,000 "queued" lines (and aiosmtpd's every command) would drown the table
     cluster = SentinelCluster(tmp_path / "redis", f"soak-{os.environ.get('PYTEST_XDIST_WORKER') or 'serial'}")
-    servers = Servers(SoakSmtpServer(), WebPushService(VapidKeys()), LLMServer(delay=0.2))
+    servers = Servers(SoakSmtpServer(), WebPushService(VapidKeys()), LLMServer(delay=0.2), ScheduledWork())
     fleet = faults = None
     try:
         cluster.start()
@@ -317,6 +325,7 @@ def test_soak_with_faults(tmp_path, settings):
             TRANSLATION_HTTP_TIMEOUT="5", TRANSLATION_QUALITY_JUDGE="false",
             DNS_NAMESERVERS=zone.address, DNS_TIMEOUT="1", DNS_LIFETIME="3", DOMAIN_CHECK_BATCH="1",
             WORKER_MAINTENANCE_INTERVAL="10", LOG_LEVEL="WARNING",
+            BROXIVA_VAR_DIR=str(tmp_path / "var"), **servers.work.env(),
         )
         fleet = Fleet(env)
         faults = Faults(fleet, cluster)
@@ -356,6 +365,8 @@ def test_soak_with_faults(tmp_path, settings):
                         request_translation(tenant_id=acme.pk, content_type="product_title", entity_id=f"p-{i}",
                                             field_name="title", source_locale="en", target_locale="fr",
                                             source_text=f"Red cotton shirt {i}")
+                    elif kind in ("fx", "product", "sitemap"):
+                        sub = servers.work.enqueue(kind, i, acme)
                     else:
                         sub = "verified" if i % 2 else "no record"
                         name = f"shop{i}.soak.test"
@@ -373,7 +384,7 @@ def test_soak_with_faults(tmp_path, settings):
                 last_duty = time.monotonic()
             assert faults.error is None, faults.error
         enqueued_in = time.monotonic() - started
-        print(f"\n  enqueued {len(plan)} in {enqueued_in:.0f} s: {_outstanding_now()}", flush=True)
+        print(f"\n  enqueued {len(plan)} in {enqueued_in:.0f} s: {_outstanding_now(servers.work)}", flush=True)
         while not faults.finished_enough():  # a small SOAK_JOBS still gets its kill and its failover
             assert faults.error is None and faults.is_alive(), faults.error
             _duties()
@@ -385,7 +396,7 @@ def test_soak_with_faults(tmp_path, settings):
 
         # --- drain ------------------------------------------------------------------------------
         def state() -> dict[str, int]:
-            return _outstanding(OutboundEmail, PushDelivery, WebhookDelivery)
+            return _outstanding(OutboundEmail, PushDelivery, WebhookDelivery, servers.work)
 
         shown = 0.0
         while True:
@@ -396,7 +407,9 @@ def test_soak_with_faults(tmp_path, settings):
                 shown = time.monotonic()
                 print(f"  draining, {shown - last_fault:.0f} s after the last fault: {left}", flush=True)
             if time.monotonic() - last_fault > DRAIN_BOUND:
-                pytest.fail(f"not drained {DRAIN_BOUND:.0f} s after the last fault: {left}\n{_stuck()}")
+                exits = "".join(f"\n--- a worker that exited on its own:\n{log}"
+                                for log in fleet.exited_on_their_own[-2:])
+                pytest.fail(f"not drained {DRAIN_BOUND:.0f} s after the last fault: {left}\n{_stuck()}{exits}")
             _duties()
             fleet.revive()
             time.sleep(3)
@@ -440,10 +453,10 @@ def test_soak_with_faults(tmp_path, settings):
         cluster.stop()
 
 
-def _outstanding_now() -> dict[str, int]:
+def _outstanding_now(work: ScheduledWork) -> dict[str, int]:
     from notifications.models import OutboundEmail, PushDelivery, WebhookDelivery
 
-    return _outstanding(OutboundEmail, PushDelivery, WebhookDelivery)
+    return _outstanding(OutboundEmail, PushDelivery, WebhookDelivery, work)
 
 
 def _stuck() -> str:
@@ -487,7 +500,7 @@ def _duties() -> None:
         pass  # mid-failover: the next round
 
 
-def _outstanding(OutboundEmail, PushDelivery, WebhookDelivery) -> dict[str, int]:  # noqa: N803 (models)
+def _outstanding(OutboundEmail, PushDelivery, WebhookDelivery, work: ScheduledWork) -> dict[str, int]:  # noqa: N803
     from domains.models import TenantDomain
 
     try:
@@ -504,6 +517,7 @@ def _outstanding(OutboundEmail, PushDelivery, WebhookDelivery) -> dict[str, int]
         "webhooks due": WebhookDelivery.objects.filter(status__in=["pending", "sending"], deferrals=0).count(),
         "translations": _translations()["pending"] if waiting >= 0 else -1,
         "domains": TenantDomain.objects.filter(last_checked_at=None, status="pending").count(),
+        "rates, syncs, sitemaps": work.outstanding() if waiting >= 0 else -1,
     }
 
 
@@ -532,6 +546,7 @@ def _account(servers: Servers, expected, email_kind, push_kind, domains_with_rec
     """Return (table rows, problems, notes): each job type from PostgreSQL, checked against the wire."""
     from domains.models import TenantDomain
     from notifications.models import OutboundEmail, PushDelivery, WebhookDelivery
+    from translations.models import Translation
 
     rows, problems, notes = [], [], []
 
@@ -614,9 +629,13 @@ def _account(servers: Servers, expected, email_kind, push_kind, domains_with_rec
         if p["status"] not in (wanted, "sending"):
             problems.append(f"push {p['key']} ({kind}) ended {p['status']}: {p['last_error'][:200]}")
 
-    # Translations and domains: one row each, done or not.
+    # Translations and domains: one row each, done or not. A product sync hands the products it
+    # stored to translation (products.handoff): those rows are jobs' work too, counted like e-mails.
     by = _translations()
-    row("translation", sum(expected["translation"].values()), by["done"], by["failed"], 0, 0, by["pending"])
+    planned = sum(expected["translation"].values())
+    by_jobs = Translation.objects.exclude(entity_id__startswith="p-").count()  # the plan's are "p-<i>"
+    row("translation", planned + by_jobs, by["done"], by["failed"], 0, 0, by["pending"])
+    notes.append(f"translations requested by product syncs, counted in 'enqueued': {by_jobs}")
     domains = list(TenantDomain.objects.values("pk", "status", "last_checked_at"))
     checked = [d for d in domains if d["last_checked_at"] is not None or d["status"] != "pending"]
     row("domain", sum(expected["domain"].values()), len(checked), 0, 0, 0, len(domains) - len(checked))
@@ -624,6 +643,7 @@ def _account(servers: Servers, expected, email_kind, push_kind, domains_with_rec
         wanted = "verified" if d["pk"] in domains_with_record else "pending"
         if d["status"] != wanted:
             problems.append(f"domain {d['pk']} ended {d['status']}, expected {wanted}")
+    servers.work.account(row, problems, notes)
     return rows, problems, notes
 
 
