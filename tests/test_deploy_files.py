@@ -2,8 +2,9 @@
 
 Docker cannot run here (no daemon, no base images), so these tests read the files the way Docker
 and compose do and check them against the Procfile, which stays the one list of processes
-(docs/deploy.md). The last test runs the Procfile's web line through ``sh -c``, as the image's
-CMD and compose's web command do.
+(docs/deploy.md). Two run what the image would: its collectstatic build step with only the
+image's environment, and the Procfile's web line through ``sh -c``, as the image's CMD and
+compose's web command do.
 """
 
 from __future__ import annotations
@@ -126,6 +127,21 @@ class DockerfileTests:
     def test_it_collects_static_files_at_build_without_a_database(self):
         runs = [args for word, args in dockerfile() if word == "RUN"]
         assert any("manage.py collectstatic --noinput" in r and "DATABASE_URL" not in r for r in runs), runs
+
+    def test_its_collectstatic_step_runs_with_nothing_but_the_images_environment(self, tmp_path):
+        # The step as the build runs it: the Dockerfile's ENV, no DATABASE_URL, no Redis
+        # (REDIS_PORT points at a closed port), a fresh var dir. A settings module that needed a
+        # database or Redis at import, or a new required variable, would break the image here.
+        [step] = [args for word, args in dockerfile() if word == "RUN" and "collectstatic" in args]
+        env = {"PATH": f"{Path(sys.executable).parent}{os.pathsep}/usr/bin:/bin", "HOME": str(tmp_path),
+               "STATIC_ROOT": str(tmp_path / "static"), "BROXIVA_VAR_DIR": str(tmp_path / "var"),
+               "REDIS_PORT": str(free_port())}
+        for word, args in dockerfile():
+            if word == "ENV":
+                env.update(pair.split("=", 1) for pair in shlex.split(args))
+        done = subprocess.run(["sh", "-c", step], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr[-3000:]
+        assert (tmp_path / "static" / "admin" / "css" / "base.css").exists()
 
     def test_local_secrets_and_data_stay_out_of_the_image(self):
         ignored = set((ROOT / ".dockerignore").read_text().split())
