@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
 import os
 import re
 import signal
 import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -97,3 +100,40 @@ class QuickStartTests:
                 else:
                     os.killpg(process.pid, signal.SIGKILL)
                     pytest.fail("Ctrl-C left processes of the run command behind")
+
+
+class OneRunAtATimeTests:
+    """bin/test refuses to share a Redis server or a test database with a run already using it."""
+
+    @staticmethod
+    def hold(tmp_path: Path, what: str):
+        """Take bin/test's lock on ``what`` as a running bin/test holds it."""
+        name = hashlib.sha256(what.encode()).hexdigest()[:16]
+        handle = (tmp_path / f"broxiva-test-{name}.lock").open("w")
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return handle
+
+    @staticmethod
+    def run_tests(tmp_path: Path, port: int, database: str) -> subprocess.CompletedProcess:
+        env = {k: v for k, v in os.environ.items() if k not in ("REDIS_HOST",) and not k.startswith("PYTEST")}
+        env.update(TMPDIR=str(tmp_path), REDIS_PORT=str(port), TEST_DATABASE_URL=database, BROXIVA_VENV=sys.prefix)
+        # Arguments that keep a run the lock failed to stop short: collect one small file.
+        command = [str(ROOT / "bin" / "test"), "-p", "no:xdist", "--collect-only", "-q", "tests/test_bench_imports.py"]
+        return subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True,
+                              timeout=300)
+
+    @pytest.mark.parametrize("held", ["redis", "database"])
+    def test_a_second_run_on_the_same_redis_or_database_stops_before_touching_either(self, tmp_path, held):
+        port = free_port()  # nothing listens: a run that went on would start a Redis here
+        database = "postgres://postgres:pw-not-shown-0123@127.0.0.1:5432/broxiva_lock_probe"
+        what = {"redis": f"Redis 127.0.0.1:{port}",
+                "database": "the test databases of 127.0.0.1:5432/broxiva_lock_probe"}
+        with self.hold(tmp_path, what[held]):
+            done = self.run_tests(tmp_path, port, database)
+
+        assert done.returncode == 2, done.stdout[-2000:] + done.stderr[-2000:]
+        assert f"another bin/test run is using {what[held]}" in done.stderr
+        assert "pw-not-shown-0123" not in done.stderr + done.stdout
+        assert "==> ruff" not in done.stdout and "==> pytest" not in done.stdout
+        with socket.socket() as probe:  # no Redis was started on the port
+            assert probe.connect_ex(("127.0.0.1", port)) != 0
