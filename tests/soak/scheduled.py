@@ -72,7 +72,7 @@ class ScheduledWork:
         self.shop.add(*(woo_product(i) for i in range(1, PRODUCTS_PER_SHOP + 1)))
         self.fx_jobs: dict[str, str] = {}  # job id -> kind
         self.runs: dict[int, str] = {}  # sync run id -> kind
-        self.sitemaps: dict[str, tuple[str, int]] = {}  # job id -> (kind, tenant id)
+        self.sitemaps: dict[str, str] = {}  # job id -> kind
         self.turns: dict[str, int] = collections.Counter()
 
     def env(self) -> dict[str, str]:
@@ -124,7 +124,7 @@ class ScheduledWork:
                 tenant_id = owner.pk
             else:
                 tenant_id = 900_000 + i  # no such tenant: refused at once
-            self.sitemaps[request_generation(tenant_id=tenant_id)] = (sub, tenant_id)
+            self.sitemaps[request_generation(tenant_id=tenant_id)] = sub
         return sub
 
     # --- progress and accounting -----------------------------------------------------------------
@@ -185,12 +185,12 @@ class ScheduledWork:
         missing)``) and what went wrong to ``problems``."""
         from fx.models import ExchangeRate
         from products.models import Product, SyncRun
+        from seo.models import SitemapGeneration
 
         def tally(kind: str, planned: dict, outcomes: dict, wanted: dict[str, str]) -> None:
             by = collections.Counter(outcomes.values())
             row(kind, len(planned), by["finished"], by["failed"], by["deferred"], 0, by["pending"] + by["missing"])
             for key, sub in planned.items():
-                sub = sub[0] if isinstance(sub, tuple) else sub
                 outcome = outcomes.get(key, "missing")
                 if outcome != wanted[sub]:
                     problems.append(f"{kind} {key} ({sub}) ended {outcome}, expected {wanted[sub]}")
@@ -219,11 +219,6 @@ class ScheduledWork:
         resumed = SyncRun.objects.filter(pk__in=self.runs, jobs__gt=1, status="succeeded").count()
         notes.append(f"sync runs finished by more than one job execution (resumed after a kill or a failover): "
                      f"{resumed}")
-        abandoned = _abandoned_generations(self.sitemaps)
+        abandoned = SitemapGeneration.objects.filter(job_id__in=self.sitemaps, error__startswith="abandoned").count()
         notes.append(f"sitemap generations abandoned by a killed worker and closed by the retry: {abandoned}")
 
-
-def _abandoned_generations(job_ids) -> int:
-    from seo.models import SitemapGeneration
-
-    return SitemapGeneration.objects.filter(job_id__in=job_ids, error__startswith="abandoned").count()
