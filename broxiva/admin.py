@@ -5,6 +5,25 @@ from django.contrib import admin
 from broxiva.models import Alert, OutboxJob, Tenant
 
 
+class ReadOnly:
+    """For admins and inlines of rows only the system writes: staff may look, never add or edit.
+
+    Deleting is refused too unless ``deletable`` is set, which leaves it to the user's delete
+    permission (records staff may clear, such as alerts).
+    """
+
+    deletable = False
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return self.deletable and super().has_delete_permission(request, obj)
+
+
 @admin.register(Tenant)
 class TenantAdmin(admin.ModelAdmin):
     list_display = ("slug", "name", "default_locale", "default_currency", "is_active", "contact_email")
@@ -15,7 +34,7 @@ class TenantAdmin(admin.ModelAdmin):
 
 
 @admin.register(Alert)
-class AlertAdmin(admin.ModelAdmin):
+class AlertAdmin(ReadOnly, admin.ModelAdmin):
     """Alerts are a record of what was sent: listed and filtered, never edited."""
 
     list_display = ("created_at", "severity", "source", "subject", "email_status", "webhook_status")
@@ -23,16 +42,11 @@ class AlertAdmin(admin.ModelAdmin):
     search_fields = ("subject", "body")
     date_hierarchy = "created_at"
     readonly_fields = [field.name for field in Alert._meta.fields]
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
+    deletable = True
 
 
 @admin.register(OutboxJob)
-class OutboxJobAdmin(admin.ModelAdmin):
+class OutboxJobAdmin(ReadOnly, admin.ModelAdmin):
     """Jobs recorded in a transaction that Redis has not taken yet: what waits, since when, why.
 
     Read-only: the relay (``manage.py outbox_relay``) pushes them. Arguments are ids and plain
@@ -44,13 +58,8 @@ class OutboxJobAdmin(admin.ModelAdmin):
     search_fields = ("job_id", "func")
     date_hierarchy = "created_at"
     readonly_fields = [field.name for field in OutboxJob._meta.fields]
+    deletable = True
 
     @admin.display(description="last error")
     def last_error_short(self, obj: OutboxJob) -> str:
         return obj.last_error[:120]
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False

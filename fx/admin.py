@@ -8,6 +8,7 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from broxiva.admin import ReadOnly
 from fx.models import ExchangeRate
 from fx.selectors import latest_published_rows
 
@@ -26,7 +27,7 @@ class LatestPerPairFilter(admin.SimpleListFilter):
 
 
 @admin.register(ExchangeRate)
-class ExchangeRateAdmin(admin.ModelAdmin):
+class ExchangeRateAdmin(ReadOnly, admin.ModelAdmin):  # snapshots are history: nobody writes them by hand
     list_display = ("base_currency", "quote_currency", "rate", "provider", "as_of", "fetched_at", "status")
     list_filter = (LatestPerPairFilter, "status", "provider", "base_currency", "quote_currency", "as_of")
     search_fields = ("=base_currency", "=quote_currency")
@@ -34,16 +35,6 @@ class ExchangeRateAdmin(admin.ModelAdmin):
     ordering = ("-as_of", "base_currency", "quote_currency")
     list_per_page = 200
     actions = ["confirm_held"]
-
-    # Snapshots are history: nobody adds, edits or deletes them by hand.
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     def has_confirm_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("fx.change_exchangerate")

@@ -10,6 +10,7 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from broxiva.admin import ReadOnly
 from products.errors import SyncError
 from products.models import Category, Product, SourceConnection, SyncConflict, SyncRun, Variant
 
@@ -220,7 +221,7 @@ class CategoryAdmin(admin.ModelAdmin):
 
 
 @admin.register(SyncRun)
-class SyncRunAdmin(admin.ModelAdmin):
+class SyncRunAdmin(ReadOnly, admin.ModelAdmin):
     list_display = (
         "id",
         "connection",
@@ -240,12 +241,7 @@ class SyncRunAdmin(admin.ModelAdmin):
     list_filter = ("status", "mode", "trigger", "connection__source")
     search_fields = ("=id", "connection__name", "error")
     date_hierarchy = "created_at"
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
+    deletable = True  # staff with the delete permission may clear them
 
 
 @admin.register(SyncConflict)

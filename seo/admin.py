@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from broxiva.admin import ReadOnly
 from seo.models import Page, SitemapGeneration
 
 
@@ -19,7 +18,7 @@ class PageAdmin(admin.ModelAdmin):
 
 
 @admin.register(SitemapGeneration)
-class SitemapGenerationAdmin(admin.ModelAdmin):
+class SitemapGenerationAdmin(ReadOnly, admin.ModelAdmin):  # a generation is a record: only the service writes one
     list_display = (
         "id", "tenant", "status", "published", "started_at", "duration_ms", "url_count", "file_count", "bytes",
         "indexnow_status", "indexnow_submitted", "indexnow_pending",
@@ -33,16 +32,6 @@ class SitemapGenerationAdmin(admin.ModelAdmin):
     @admin.display(description="files")
     def file_count(self, obj: SitemapGeneration) -> int:
         return len(obj.files)
-
-    # A generation is a record: only the service writes one.
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     def has_regenerate_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("seo.view_sitemapgeneration") and request.user.is_staff

@@ -20,6 +20,7 @@ from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 from django.utils.text import Truncator
 
+from broxiva.admin import ReadOnly
 from translations import services
 from translations.errors import InvalidTransition
 from translations.models import Translation, TranslationBatch
@@ -94,7 +95,7 @@ def _label(row: Translation) -> str:
 
 
 @admin.register(Translation)
-class TranslationAdmin(admin.ModelAdmin):
+class TranslationAdmin(ReadOnly, admin.ModelAdmin):
     list_display = (
         "id",
         "short_source",
@@ -154,16 +155,7 @@ class TranslationAdmin(admin.ModelAdmin):
     def short_translation(self, obj: Translation) -> str:
         return Truncator(obj.translated_text).chars(60)
 
-    # Rows come from request_translation and jobs; reviewers change them through the actions only.
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
+    # Read-only: rows come from request_translation and jobs; reviewers change them through the actions.
     def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         user = request.user
         return super().has_view_permission(request, obj) or user.has_perm(APPROVE_PERM) or user.has_perm(PUBLISH_PERM)
@@ -264,7 +256,7 @@ class TranslationAdmin(admin.ModelAdmin):
 
 
 @admin.register(TranslationBatch)
-class TranslationBatchAdmin(admin.ModelAdmin):
+class TranslationBatchAdmin(ReadOnly, admin.ModelAdmin):
     list_display = (
         "id",
         "tenant",
@@ -291,9 +283,4 @@ class TranslationBatchAdmin(admin.ModelAdmin):
         "ended_at",
     )
     exclude = ("requests",)
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
+    deletable = True  # staff with the delete permission may clear them

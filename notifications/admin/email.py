@@ -6,16 +6,14 @@ can read the log must not be able to use it. The template, sizes and Message-ID 
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.contrib import admin
-from django.http import HttpRequest
 
+from broxiva.admin import ReadOnly
 from notifications.models import OutboundEmail
 
 
 @admin.register(OutboundEmail)
-class OutboundEmailAdmin(admin.ModelAdmin):
+class OutboundEmailAdmin(ReadOnly, admin.ModelAdmin):
     list_display = ("id", "recipients", "subject", "status", "attempts", "sent_at", "tenant", "created_at")
     list_filter = ("status", "template", "tenant", "created_at")
     search_fields = ("=id", "subject", "to", "key", "message_id")
@@ -35,12 +33,3 @@ class OutboundEmailAdmin(admin.ModelAdmin):
         if obj.html:
             parts.append(f"HTML {len(obj.html)} characters (multipart/alternative)")
         return "; ".join(parts) + " — not shown: it may carry a secret link"
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False

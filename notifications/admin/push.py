@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from broxiva.admin import ReadOnly
 from notifications.models import Device, PushDelivery
 
 
@@ -69,7 +68,7 @@ class DeviceAdmin(admin.ModelAdmin):
 
 
 @admin.register(PushDelivery)
-class PushDeliveryAdmin(admin.ModelAdmin):
+class PushDeliveryAdmin(ReadOnly, admin.ModelAdmin):
     list_display = ("id", "tenant", "user_ref", "platform", "title", "status", "attempts", "sent_at", "created_at")
     list_filter = ("status", "device__platform", "tenant", "created_at")
     search_fields = ("=id", "title", "key", "device__user_ref")
@@ -84,12 +83,3 @@ class PushDeliveryAdmin(admin.ModelAdmin):
     @admin.display(description="platform", ordering="device__platform")
     def platform(self, obj: PushDelivery) -> str:
         return obj.device.platform
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False

@@ -14,19 +14,9 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
 
+from broxiva.admin import ReadOnly
 from notifications.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookMessage
 from notifications.services import webhooks as service
-
-
-class _ReadOnly:
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 @admin.register(WebhookEndpoint)
@@ -85,7 +75,7 @@ class WebhookEndpointAdmin(admin.ModelAdmin):
             self.message_user(request, f"Not sent: {reason}", messages.WARNING)
 
 
-class WebhookAttemptInline(_ReadOnly, admin.TabularInline):
+class WebhookAttemptInline(ReadOnly, admin.TabularInline):
     model = WebhookAttempt
     extra = 0
     fields = (
@@ -115,7 +105,7 @@ class EventTypeFilter(admin.SimpleListFilter):
 
 
 @admin.register(WebhookDelivery)
-class WebhookDeliveryAdmin(_ReadOnly, admin.ModelAdmin):
+class WebhookDeliveryAdmin(ReadOnly, admin.ModelAdmin):
     list_display = (
         "id",
         "message_id",
@@ -172,7 +162,7 @@ class WebhookDeliveryAdmin(_ReadOnly, admin.ModelAdmin):
 
 
 @admin.register(WebhookMessage)
-class WebhookMessageAdmin(_ReadOnly, admin.ModelAdmin):
+class WebhookMessageAdmin(ReadOnly, admin.ModelAdmin):
     list_display = ("id", "tenant", "event_type", "key", "created_at")
     list_filter = (("tenant", admin.RelatedOnlyFieldListFilter), "event_type")
     search_fields = ("=id", "=key")
