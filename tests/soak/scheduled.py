@@ -37,6 +37,7 @@ CYCLES = {
 }
 FX_PROVIDER = {"ok": "ecb", "failing": "fixer", "deferred": "openexchangerates"}
 BASES = ["USD", "EUR", "GBP", "CHF", "JPY", "CAD"]
+WANTED = {"ok": "finished", "failing": "failed", "deferred": "deferred"}  # each sub-kind's outcome
 
 # The queues' soak settings (merged into the soak's QUEUE_OVERRIDES): fast retries, short leases.
 OVERRIDES = {
@@ -187,19 +188,17 @@ class ScheduledWork:
         from products.models import Product, SyncRun
         from seo.models import SitemapGeneration
 
-        def tally(kind: str, planned: dict, outcomes: dict, wanted: dict[str, str]) -> None:
+        def tally(kind: str, planned: dict, outcomes: dict) -> None:
             by = collections.Counter(outcomes.values())
             row(kind, len(planned), by["finished"], by["failed"], by["deferred"], 0, by["pending"] + by["missing"])
             for key, sub in planned.items():
                 outcome = outcomes.get(key, "missing")
-                if outcome != wanted[sub]:
-                    problems.append(f"{kind} {key} ({sub}) ended {outcome}, expected {wanted[sub]}")
+                if outcome != WANTED[sub]:
+                    problems.append(f"{kind} {key} ({sub}) ended {outcome}, expected {WANTED[sub]}")
 
-        tally("fx-refresh", self.fx_jobs, self._fx_outcomes(),
-              {"ok": "finished", "failing": "failed", "deferred": "deferred"})
-        tally("product-sync", self.runs, self._run_outcomes(),
-              {"ok": "finished", "failing": "failed", "deferred": "deferred"})
-        tally("sitemap", self.sitemaps, self._sitemap_outcomes(), {"ok": "finished", "failing": "failed"})
+        tally("fx-refresh", self.fx_jobs, self._fx_outcomes())
+        tally("product-sync", self.runs, self._run_outcomes())
+        tally("sitemap", self.sitemaps, self._sitemap_outcomes())
 
         # Exchange rates: every ECB job stored or found its rates; no rate twice (the constraint's key).
         if self.fx_jobs and not ExchangeRate.objects.filter(provider="ecb").exists():
